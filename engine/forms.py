@@ -1,0 +1,239 @@
+"""Task forms: JSON Schema per user task, run-time option lists, prefill, validation.
+
+A form file (`bpmn/forms/<task_id>.json`) holds a title, a description, the instance
+variables to show as context, an optional named prefill and a JSON Schema (draft
+2020-12). Option lists known only at run time (`x-options`) are turned into plain
+`enum`s before the schema is shown or used, so the browser and the server validate
+against the very same list.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from engine.errors import NotFound, ValidationFailed
+from engine.specs import DEFAULT_BPMN_DIR
+
+FORMS_DIR = DEFAULT_BPMN_DIR / "forms"
+
+
+@dataclass(frozen=True)
+class Form:
+    key: str
+    title: Mapping[str, str]
+    description: Mapping[str, str]
+    context: tuple[str, ...]
+    prefill: str | None
+    schema: Mapping[str, Any]
+
+
+_forms_lock = threading.Lock()
+_forms: dict[tuple[str, float], Form] = {}
+
+
+def load_form(key: str, forms_dir: Path = FORMS_DIR) -> Form:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,127}", key):
+        raise NotFound(f"no form {key!r}")
+    path = forms_dir / f"{key}.json"
+    try:
+        stamp = path.stat().st_mtime
+    except FileNotFoundError as exc:
+        raise NotFound(f"no form for task {key!r}") from exc
+    cache_key = (str(path), stamp)
+    with _forms_lock:
+        hit = _forms.get(cache_key)
+    if hit is not None:
+        return hit
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(raw["schema"])
+    form = Form(
+        key=key,
+        title=raw.get("title", {}),
+        description=raw.get("description", {}),
+        context=tuple(raw.get("context", [])),
+        prefill=raw.get("prefill"),
+        schema=raw["schema"],
+    )
+    with _forms_lock:
+        _forms[cache_key] = form
+    return form
+
+
+# -- run-time option lists ----------------------------------------------------------------
+
+Option = tuple[str, str]  # (value, label)
+
+
+@dataclass
+class OptionSource:
+    """What `x-options` may refer to: users by role, and the instance's data."""
+
+    users: Callable[[str | None], Sequence[Option]]
+    data: Mapping[str, Any]
+
+    def options(self, spec: str) -> list[Option]:
+        kind, _, arg = spec.partition(":")
+        if kind == "users":
+            return list(self.users(arg or None))
+        if kind == "data":
+            values = self.data.get(arg) or []
+            return [(str(v), str(v)) for v in values if isinstance(v, str | int)]
+        if kind == "metrics":
+            return [
+                (str(m.get("code")), f"{m.get('code')} {m.get('name', '')}".strip())
+                for m in self.data.get("metrics") or []
+                if m.get("code")
+            ]
+        raise ValueError(f"unknown option list {spec!r}")
+
+
+def resolve_schema(schema: Mapping[str, Any], source: OptionSource) -> dict[str, Any]:
+    """A copy of `schema` where every `x-options` became an `enum` with titles."""
+    resolved = copy.deepcopy(dict(schema))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            spec = node.get("x-options")
+            if isinstance(spec, str):
+                options = source.options(spec)
+                node["enum"] = [value for value, _ in options]
+                labels = [label for _, label in options]
+                node["x-enum-titles"] = {"zh-CN": labels, "en": labels}
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(resolved)
+    return resolved
+
+
+# -- validation -------------------------------------------------------------------------------
+
+_REQUIRED = re.compile(r"^'(.+)' is a required property$")
+
+
+def validate(schema: Mapping[str, Any], data: Any) -> dict[str, Any]:
+    """Return `data` when it fits `schema`, else raise with errors keyed by field path."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("the form data must be an object", {"": ["not an object"]})
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    errors: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = [str(p) for p in error.absolute_path]
+        message = error.message
+        if error.validator == "required":
+            match = _REQUIRED.match(error.message)
+            if match:
+                path.append(match.group(1))
+                message = "required"
+        elif error.validator == "enum":
+            message = "not one of the allowed values"
+        elif error.validator == "minLength" and error.validator_value == 1:
+            message = "required"
+        errors.setdefault("/".join(path), []).append(message)
+    if errors:
+        raise ValidationFailed("the form has errors", errors)
+    return data
+
+
+def defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: prop["default"]
+        for name, prop in (schema.get("properties") or {}).items()
+        if "default" in prop
+    }
+
+
+# -- prefill ----------------------------------------------------------------------------------
+
+
+class HistorySource:
+    """Read access to recorded metric values, for baselines prefilled from history."""
+
+    def __init__(self, latest: Callable[[str], float | None]) -> None:
+        self.latest = latest
+
+
+def _metrics_from_proposals(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    metrics = []
+    for proposal in data.get("proposals") or []:
+        for i, item in enumerate(proposal.get("metrics") or [], start=1):
+            owner = proposal.get("process_owner") or ""
+            code = item.get("code") or f"{owner.upper()}_{i}"
+            metrics.append(
+                {
+                    "code": code,
+                    "name": item.get("name", ""),
+                    "category": item.get("category", "quality"),
+                    "unit": item.get("unit", ""),
+                    "direction": item.get("direction", "higher_better"),
+                    "method": item.get("method", ""),
+                    "owner": owner,
+                }
+            )
+    return {"metrics": metrics} if metrics else {}
+
+
+def _targets_from_metrics(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    previous = {t.get("code"): t for t in data.get("targets") or []}
+    targets = []
+    for metric in data.get("metrics") or []:
+        code = metric.get("code")
+        row = {"code": code, "baseline": history.latest(code), "target": None}
+        row.update({k: v for k, v in previous.get(code, {}).items() if v is not None})
+        targets.append(row)
+    return {"targets": targets}
+
+
+def _targets_from_current(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    """After implementation the measured values become the new baseline (4.6)."""
+    current = {g.get("metric"): g.get("current") for g in data.get("gaps") or []}
+    targets = []
+    for target in data.get("targets") or []:
+        code = target.get("code")
+        baseline = current.get(code)
+        targets.append(
+            {
+                "code": code,
+                "baseline": baseline if baseline is not None else target.get("baseline"),
+                "target": target.get("target"),
+            }
+        )
+    return {"targets": targets}
+
+
+def _values_for_owner(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    owner = data.get("metric_owner")
+    codes = [m.get("code") for m in data.get("metrics") or [] if m.get("owner") == owner]
+    return {"values": [{"code": code, "value": None} for code in codes]}
+
+
+PREFILLS: dict[str, Callable[[Mapping[str, Any], HistorySource], dict[str, Any]]] = {
+    "metrics_from_proposals": _metrics_from_proposals,
+    "targets_from_metrics": _targets_from_metrics,
+    "targets_from_current": _targets_from_current,
+    "values_for_owner": _values_for_owner,
+}
+
+
+def prefill(form: Form, data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    """Initial values: schema defaults, then what the instance already holds under the
+    same names (a revised plan starts from the last one), then the named prefill."""
+    values = defaults(form.schema)
+    for name in form.schema.get("properties") or {}:
+        if data.get(name) is not None:
+            values[name] = copy.deepcopy(data[name])
+    if form.prefill and form.prefill in PREFILLS:
+        values.update(PREFILLS[form.prefill](data, history))
+    return values

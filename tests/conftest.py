@@ -1,0 +1,127 @@
+"""Fixtures: real SQLite and (when CSI_TEST_DATABASE_URL is set) real PostgreSQL.
+
+The schema is migrated and the demo users and bundled diagrams are seeded once per
+database per run; each test then runs inside an outer transaction that is rolled
+back afterwards, every command's commit being a savepoint inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from engine import migrate, runtime, seed
+from engine.runtime import Actor, Runtime
+from engine.store import Base, Database, User
+
+POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _reset_postgres(db: Database) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
+def prepared_database(url: str) -> Database:
+    """A migrated database with demo users, catalogue and the bundled diagrams."""
+    db = Database(url)
+    if db.engine.dialect.name == "postgresql":
+        _reset_postgres(db)
+    migrate.upgrade(db)
+    with db.transaction() as session:
+        seed.seed_demo_users(session)
+        seed.seed_catalogue(session)
+        runtime.seed_definitions(session)
+    return db
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+    sqlite_file = tmp_path_factory.mktemp("db") / "csi-test.sqlite3"
+    return {"sqlite": f"sqlite:///{sqlite_file}", "postgres": POSTGRES_URL}
+
+
+_prepared: dict[str, Database] = {}
+
+
+def shared_database(backend: str, urls: dict[str, str | None]) -> Database:
+    url = urls[backend]
+    if url is None:
+        pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
+    if backend not in _prepared:
+        _prepared[backend] = prepared_database(url)
+    return _prepared[backend]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(backend: str, database_urls: dict[str, str | None]) -> Iterator[Database]:
+    """A database whose changes vanish after the test (outer transaction rolled back)."""
+    base = shared_database(backend, database_urls)
+    connection = base.engine.connect()
+    outer = connection.begin()
+    try:
+        yield Database.bound_to(connection)
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def committed_db(backend: str, database_urls: dict[str, str | None]) -> Iterator[Database]:
+    """A database with real commits, for tests that need several connections (threads).
+    What the test wrote is deleted afterwards, keeping users, catalogue and diagrams."""
+    base = shared_database(backend, database_urls)
+    yield base
+    with base.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in {"app_user", "metric", "process_definition"}:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def rt(db: Database) -> Runtime:
+    return Runtime(db)
+
+
+@pytest.fixture
+def actors(db: Database) -> dict[str, Actor]:
+    with db.sessions() as session:
+        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
+
+
+@pytest.fixture
+def app(db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from web import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE": db,
+            "DATABASE_URL": db.url,
+            "WTF_CSRF_ENABLED": True,
+        }
+    )
+    app.instance_path = str(tmp_path)
+    return app
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()

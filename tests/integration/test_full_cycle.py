@@ -1,0 +1,113 @@
+"""The whole procedure end to end through the service layer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from engine import history, queries
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, HumanTask, ImprovementRecord, MetricValue
+from tests.cycle import Driver
+
+
+class RuntimeDoor:
+    def __init__(self, rt: Runtime, db: Database, actors: dict[str, Actor]) -> None:
+        self.rt, self.db, self.actors = rt, db, actors
+
+    def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
+        with self.db.sessions() as session:
+            return [
+                queries.task_dict(t)
+                for t in queries.inbox(session, self.actors[username], instance_id)
+            ]
+
+    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
+        self.rt.complete_task(task_id, self.actors[username], data)
+
+    def start(self, username: str) -> int:
+        return self.rt.start_instance(self.actors[username]).instance_id
+
+    def instance(self, instance_id: int) -> dict[str, Any]:
+        with self.db.sessions() as session:
+            return queries.instance_dict(
+                queries.instance_view(session, instance_id, with_events=False)
+            )
+
+    def fire_timers(self) -> None:
+        assert self.rt.fire_due_timers()
+
+
+def test_full_cycle_through_service_layer(
+    rt: Runtime, db: Database, actors: dict[str, Actor]
+) -> None:
+    result = Driver(RuntimeDoor(rt, db, actors)).run()
+    iid = result.instance_id
+
+    by_metric = {g["metric"]: g for g in result.gaps_first_round}
+    assert by_metric["AVAIL"]["gap"] == pytest.approx(0.6)
+    assert by_metric["AVAIL"]["progress_pct"] == pytest.approx(33.3333, abs=1e-3)
+    assert by_metric["AVAIL"]["status"] == "improving"
+    assert by_metric["MTTR"]["gap"] == pytest.approx(1.5)
+    assert by_metric["MTTR"]["progress_pct"] == pytest.approx(25.0)
+    assert by_metric["MTTR"]["priority"] == 1 and by_metric["AVAIL"]["priority"] == 2
+    assert result.review_comment_seen == "请补充回退方案"
+
+    final = result.final
+    assert final["status"] == "completed"
+    assert final["open_tasks"] == []
+    data = final["data"]
+    outcomes = {m["title"]: m["change_outcome"] for m in data["measures"]}
+    assert outcomes == {"核心库主备自动切换": "implemented", "故障处理知识库": "rejected"}
+    assert all(m["rfc_number"].startswith("RFC-") for m in data["measures"])
+    assert {g["metric"]: g["status"] for g in data["gaps"]} == {
+        "AVAIL": "achieved",
+        "MTTR": "achieved",
+    }
+    # Per-person data stays in the collection, never leaks into the instance.
+    leaked = {
+        "values",
+        "owner_report",
+        "proposal",
+        "metric_owner",
+        "process_owner",
+        "measure",
+        "change_result",
+    } & set(data)
+    assert not leaked, leaked
+
+    with db.sessions() as session:
+        record = session.scalar(
+            select(ImprovementRecord).where(ImprovementRecord.instance_id == iid)
+        )
+        assert record is not None and record.status == "closed"
+        assert record.number.startswith("SI-")
+        assert [r["decision"] for r in record.fields["reviews"]] == ["reject", "approve"]
+        assert [m["outcome"] for m in record.fields["monitoring"]] == ["continue", "achieved"]
+        types = [
+            e.type
+            for e in session.scalars(
+                select(Event).where(Event.instance_id == iid).order_by(Event.seq)
+            )
+        ]
+        assert types[0] == "instance_started" and types[-1] == "instance_completed"
+        assert "timer_fired" in types
+        assert types.count("service_completed") >= 6  # 3 gap runs, 2 RFC numbers, outcomes
+        assert history.verify(session, iid).ok
+        # three rounds of readings, two metrics each
+        assert (
+            session.scalar(
+                select(func.count()).select_from(MetricValue).where(MetricValue.instance_id == iid)
+            )
+            == 6
+        )
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(HumanTask)
+                .where(HumanTask.instance_id == iid, HumanTask.status == "open")
+            )
+            == 0
+        )
