@@ -30,6 +30,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import expressions, forms, history, records, services, specs
@@ -42,7 +43,7 @@ from engine.errors import (
     UnsafeExpression,
     ValidationFailed,
 )
-from engine.roles import ADMIN, AUDITOR, role_for_lane
+from engine.roles import ADMIN, AUDITOR, MODELER, role_for_lane
 from engine.serializer import StateSerializer
 from engine.store import (
     Database,
@@ -75,6 +76,7 @@ class Actor:
 
 
 SYSTEM = Actor(SYSTEM_ACTOR, frozenset())
+CLI = Actor("cli", frozenset({ADMIN}))
 
 
 # -- script engine --------------------------------------------------------------------------
@@ -266,6 +268,7 @@ class Runtime:
             raise NotFound(f"no instance {instance_id}")
         # The row may have changed between an earlier read and the lock.
         session.refresh(instance)
+        session.info.setdefault("csi_touched", set()).add(instance.id)
         return instance
 
     def _load(self, session: Session, instance: Instance, context: CommandContext) -> BpmnWorkflow:
@@ -282,14 +285,25 @@ class Runtime:
         return workflow
 
     @contextmanager
-    def _command(self, instance_id: int | None = None) -> Iterator[Session]:
+    def _command(self) -> Iterator[Session]:
+        """One command's transaction. On any failure the workflows it touched are
+        evicted from memory (they may hold uncommitted steps); a unique-key clash
+        means another command won a race for the same instance: 409, not 500."""
+        touched: set[int] = set()
         try:
             with self.db.transaction() as session:
+                session.info["csi_touched"] = touched
                 yield session
+        except IntegrityError as exc:
+            self._evict(touched)
+            raise Conflict("the instance changed at the same time; reload and try again") from exc
         except BaseException:
-            if instance_id is not None:
-                self.cache.evict(instance_id)
+            self._evict(touched)
             raise
+
+    def _evict(self, instance_ids: set[int]) -> None:
+        for instance_id in instance_ids:
+            self.cache.evict(instance_id)
 
     def _run_engine(
         self, workflow: BpmnWorkflow, context: CommandContext, step: Callable[[], Any]
@@ -640,7 +654,7 @@ class Runtime:
         return self._set_claim(task_id, actor, claim=False)
 
     def _set_claim(self, task_id: str, actor: Actor, *, claim: bool) -> CommandResult:
-        with self.db.transaction() as session:
+        with self._command() as session:
             row = self._task_row(session, task_id)
             instance = self._lock_instance(session, row.instance_id)
             session.refresh(row)
@@ -668,64 +682,55 @@ class Runtime:
             return CommandResult(instance.id, instance.status, [e.seq for e in log_.appended])
 
     def complete_task(self, task_id: str, actor: Actor, data: Mapping[str, Any]) -> CommandResult:
-        instance_id: int | None = None
-        try:
-            with self.db.transaction() as session:
-                row = self._task_row(session, task_id)
-                instance_id = row.instance_id
-                instance = self._lock_instance(session, row.instance_id)
-                session.refresh(row)
-                if row.status != "open":
-                    raise Conflict(f"task {row.bpmn_id} is already {row.status}")
-                self._check_actor(row, actor)
-                if row.claimed_by not in (None, actor.username):
-                    raise Conflict(f"task {row.bpmn_id} is claimed by {row.claimed_by}")
+        with self._command() as session:
+            row = self._task_row(session, task_id)
+            instance = self._lock_instance(session, row.instance_id)
+            session.refresh(row)
+            if row.status != "open":
+                raise Conflict(f"task {row.bpmn_id} is already {row.status}")
+            self._check_actor(row, actor)
+            if row.claimed_by not in (None, actor.username):
+                raise Conflict(f"task {row.bpmn_id} is claimed by {row.claimed_by}")
 
-                context = CommandContext(session, instance)
-                workflow = self._load(session, instance, context)
-                task = workflow.get_task_from_id(UUID(task_id))
-                if task is None or task.state != TaskState.READY:
-                    raise Conflict(f"task {row.bpmn_id} is not ready")
-                form = forms.load_form(row.bpmn_id, self.forms_dir)
-                schema = forms.resolve_schema(
-                    form.schema,
-                    forms.OptionSource(self.users_for_options(session), task.data),
-                )
-                clean = forms.validate(schema, copy.deepcopy(dict(data)))
+            context = CommandContext(session, instance)
+            workflow = self._load(session, instance, context)
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is None or task.state != TaskState.READY:
+                raise Conflict(f"task {row.bpmn_id} is not ready")
+            form = forms.load_form(row.bpmn_id, self.forms_dir)
+            schema = forms.resolve_schema(
+                form.schema,
+                forms.OptionSource(self.users_for_options(session), task.data),
+            )
+            clean = forms.validate(schema, copy.deepcopy(dict(data)))
 
-                log_ = history.EventLog(session, instance)
-                now = utcnow()
-                if row.claimed_by is None:
-                    row.claimed_by = actor.username
-                    log_.append(
-                        "task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
-                    )
-                log_.append(
-                    "task_completed",
-                    actor.username,
-                    {"data": clean, "name": row.name},
-                    task_id=row.id,
-                    bpmn_id=row.bpmn_id,
-                )
-                row.status = "completed"
-                row.completed_at = now
-                row.completed_by = actor.username
-                record = records.for_instance(session, instance.id)
-                if record is not None:
-                    records.note_task(record, row.bpmn_id, clean, actor.username, now)
+            log_ = history.EventLog(session, instance)
+            now = utcnow()
+            if row.claimed_by is None:
+                row.claimed_by = actor.username
+                log_.append("task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id)
+            log_.append(
+                "task_completed",
+                actor.username,
+                {"data": clean, "name": row.name},
+                task_id=row.id,
+                bpmn_id=row.bpmn_id,
+            )
+            row.status = "completed"
+            row.completed_at = now
+            row.completed_by = actor.username
+            record = records.for_instance(session, instance.id)
+            if record is not None:
+                records.note_task(record, row.bpmn_id, clean, actor.username, now)
 
-                def step() -> None:
-                    self._apply_data(task, clean, actor)
-                    task.run()
+            def step() -> None:
+                self._apply_data(task, clean, actor)
+                task.run()
 
-                self._run_engine(workflow, context, step)
-                result = self._after_engine(session, instance, workflow, context, log_, actor)
-                self._remember_after_commit(session, instance.id, instance.last_seq, workflow)
-                return result
-        except BaseException:
-            if instance_id is not None:
-                self.cache.evict(instance_id)
-            raise
+            self._run_engine(workflow, context, step)
+            result = self._after_engine(session, instance, workflow, context, log_, actor)
+            self._remember_after_commit(session, instance.id, instance.last_seq, workflow)
+            return result
 
     @staticmethod
     def _apply_data(task: Task, clean: dict[str, Any], actor: Actor) -> None:
@@ -761,7 +766,7 @@ class Runtime:
         return moved
 
     def _fire_timer(self, instance_id: int, now: datetime) -> bool:
-        with self._command(instance_id) as session:
+        with self._command() as session:
             query = select(Instance).where(Instance.id == instance_id)
             if is_postgres(session):
                 query = query.with_for_update(of=Instance, skip_locked=True)
@@ -804,6 +809,15 @@ class Runtime:
             self._after_engine(session, instance, workflow, context, log_, SYSTEM)
             self._remember_after_commit(session, instance.id, instance.last_seq, workflow)
             return True
+
+    def deploy(self, actor: Actor, xml: bytes, filename: str) -> specs.Deployed:
+        """Validate and store a diagram as a new version (modelers and admins only)."""
+        if not (MODELER in actor.roles or ADMIN in actor.roles):
+            raise Forbidden("deploying diagrams needs the modeler role")
+        with self.db.transaction() as session:
+            deployed = specs.deploy(session, xml, filename=filename, deployed_by=actor.username)
+            session.expunge_all()
+            return deployed
 
     # ---- reads used by forms ---------------------------------------------------------------
 

@@ -1,0 +1,303 @@
+"""The JSON API of DESIGN section 7: the full cycle and every status code it promises."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from engine import history
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, HumanTask
+from tests.cycle import REGISTER, Driver
+
+
+class ApiDoor:
+    def __init__(self, client: FlaskClient, app: Any) -> None:
+        self.client = client
+        self.app = app
+        self.tokens: dict[str, str] = {}
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self.tokens:
+            response = self.client.post(
+                "/api/v1/auth/token", json={"username": username, "password": "demo"}
+            )
+            assert response.status_code == 200, response.json
+            self.tokens[username] = response.json["token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/api/v1/tasks?instance={instance_id}", headers=self.headers(username)
+        )
+        assert response.status_code == 200
+        return response.json
+
+    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
+        detail = self.client.get(f"/api/v1/tasks/{task_id}", headers=self.headers(username))
+        assert detail.status_code == 200 and "schema" in detail.json and "data" in detail.json
+        response = self.client.post(
+            f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=self.headers(username)
+        )
+        assert response.status_code == 200, response.json
+
+    def start(self, username: str) -> int:
+        response = self.client.post(
+            "/api/v1/instances",
+            json={"process": "service_improvement", "data": {}},
+            headers=self.headers(username),
+        )
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+    def instance(self, instance_id: int) -> dict[str, Any]:
+        response = self.client.get(
+            f"/api/v1/instances/{instance_id}", headers=self.headers("owner")
+        )
+        assert response.status_code == 200
+        return response.json
+
+    def fire_timers(self) -> None:
+        assert self.app.extensions["csi"].runtime.fire_due_timers()
+
+
+@pytest.fixture
+def api(client: FlaskClient, app: Any) -> ApiDoor:
+    return ApiDoor(client, app)
+
+
+def events_of(db: Database, instance_id: int) -> int:
+    with db.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.instance_id == instance_id)
+            )
+            or 0
+        )
+
+
+def test_full_cycle_through_the_api(api: ApiDoor, client: FlaskClient, db: Database) -> None:
+    result = Driver(api).run()
+    assert result.final["status"] == "completed"
+    assert result.review_comment_seen == "请补充回退方案"
+    iid = result.instance_id
+    history_rows = client.get(
+        f"/api/v1/instances/{iid}/history", headers=api.headers("auditor")
+    ).json
+    assert [e["seq"] for e in history_rows] == list(range(1, len(history_rows) + 1))
+    assert {"seq", "type", "actor", "at", "payload", "prev_hash", "hash"} <= set(history_rows[0])
+    verify = client.get(f"/api/v1/instances/{iid}/verify", headers=api.headers("auditor")).json
+    assert verify == {
+        "ok": True,
+        "broken_at": None,
+        "message": f"{len(history_rows)} events verified",
+    }
+    register = client.get("/api/v1/improvements", headers=api.headers("auditor")).json
+    assert register[0]["instance_id"] == iid and register[0]["status"] == "closed"
+    assert register[0]["number"].startswith("SI-")
+    readings = client.get("/api/v1/metrics?code=AVAIL", headers=api.headers("auditor")).json
+    assert [r["value"] for r in readings][-3:] == [99.3, 99.6, 99.95]
+
+
+def test_start_with_initial_data_prefills_the_first_form(api: ApiDoor, client: FlaskClient) -> None:
+    response = client.post(
+        "/api/v1/instances",
+        json={"process": "service_improvement", "data": REGISTER},
+        headers=api.headers("owner"),
+    )
+    assert response.status_code == 201
+    task = api.tasks("owner", response.json["id"])[0]
+    detail = client.get(f"/api/v1/tasks/{task['id']}", headers=api.headers("owner")).json
+    assert detail["bpmn_id"] == "register_input" and detail["lane"] == "ImprovementOwner"
+    assert detail["data"]["reference"] == REGISTER["reference"]
+    # every holder of the ProcessOwner role (admin holds all roles)
+    assert set(detail["schema"]["properties"]["process_owners"]["items"]["enum"]) == {
+        "po1",
+        "po2",
+        "admin",
+    }
+
+
+def test_auth_errors(client: FlaskClient) -> None:
+    assert client.get("/api/v1/tasks").status_code == 401
+    assert (
+        client.get("/api/v1/tasks", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    )
+    bad = client.post("/api/v1/auth/token", json={"username": "owner", "password": "wrong"})
+    assert bad.status_code == 401 and bad.json["error"] == "unauthorized"
+
+
+def test_invalid_data_is_422_and_changes_nothing(
+    api: ApiDoor, client: FlaskClient, db: Database
+) -> None:
+    iid = api.start("owner")
+    task = api.tasks("owner", iid)[0]
+    before = events_of(db, iid)
+    response = client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"data": {"source": "gossip", "process_owners": [], "description": ""}},
+        headers=api.headers("owner"),
+    )
+    assert response.status_code == 422
+    body = response.json
+    assert body["error"] == "invalid"
+    assert {"source", "process_owners", "description"} <= set(body["details"])
+    assert events_of(db, iid) == before
+    assert [t["id"] for t in api.tasks("owner", iid)] == [task["id"]]
+    # an unknown process owner is refused too: the option list is enforced server-side
+    response = client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"data": {**REGISTER, "process_owners": ["po1", "mallory"]}},
+        headers=api.headers("owner"),
+    )
+    assert response.status_code == 422 and "process_owners/1" in response.json["details"]
+    assert events_of(db, iid) == before
+
+
+def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: FlaskClient) -> None:
+    iid = api.start("owner")
+    task = api.tasks("owner", iid)[0]
+    for user in ("po1", "auditor", "cab"):
+        response = client.post(
+            f"/api/v1/tasks/{task['id']}/complete",
+            json={"data": REGISTER},
+            headers=api.headers(user),
+        )
+        assert response.status_code == 403, user
+        assert (
+            client.post(f"/api/v1/tasks/{task['id']}/claim", headers=api.headers(user)).status_code
+            == 403
+        )
+    assert (
+        client.post("/api/v1/instances", json={}, headers=api.headers("auditor")).status_code == 403
+    )
+    api.complete("owner", task["id"], REGISTER)
+    po1_task = [t for t in api.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics"][0]
+    assert po1_task["assignee"] == "po1"
+    response = client.post(
+        f"/api/v1/tasks/{po1_task['id']}/complete",
+        json={"data": {"metrics": [{"name": "x", "method": "y"}]}},
+        headers=api.headers("po2"),
+    )
+    assert response.status_code == 403
+    assert "po1" in response.json["message"]
+
+
+def test_finished_task_is_409_and_claims_conflict(api: ApiDoor, client: FlaskClient) -> None:
+    iid = api.start("owner")
+    task = api.tasks("owner", iid)[0]
+    api.complete("owner", task["id"], REGISTER)
+    again = client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"data": REGISTER},
+        headers=api.headers("owner"),
+    )
+    assert again.status_code == 409 and again.json["error"] == "conflict"
+    # claims: admin holds every role, so it competes with owner for owner's tasks
+    nxt = api.start("owner")
+    first = api.tasks("owner", nxt)[0]
+    assert (
+        client.post(f"/api/v1/tasks/{first['id']}/claim", headers=api.headers("admin")).status_code
+        == 200
+    )
+    assert (
+        client.post(f"/api/v1/tasks/{first['id']}/claim", headers=api.headers("owner")).status_code
+        == 409
+    )
+    done = client.post(
+        f"/api/v1/tasks/{first['id']}/complete",
+        json={"data": REGISTER},
+        headers=api.headers("owner"),
+    )
+    assert done.status_code == 409
+    assert (
+        client.post(
+            f"/api/v1/tasks/{first['id']}/unclaim", headers=api.headers("admin")
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(f"/api/v1/tasks/{first['id']}/claim", headers=api.headers("owner")).status_code
+        == 200
+    )
+
+
+def test_unknown_things_are_404(api: ApiDoor, client: FlaskClient) -> None:
+    headers = api.headers("owner")
+    assert (
+        client.get(
+            "/api/v1/tasks/00000000-0000-0000-0000-000000000000", headers=headers
+        ).status_code
+        == 404
+    )
+    assert client.get("/api/v1/tasks/not-a-uuid", headers=headers).status_code == 404
+    assert client.get("/api/v1/instances/999999", headers=headers).status_code == 404
+    missing = client.post("/api/v1/instances", json={"process": "no_such_process"}, headers=headers)
+    assert missing.status_code == 404 and missing.json["error"] == "not_found"
+    assert client.get("/api/v1/nothing-here", headers=headers).json["error"] == "not_found"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
+    """Two threads complete the same task at once: one 200, one 409, one event."""
+    from web import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "DATABASE": committed_db,
+            "DATABASE_URL": committed_db.url,
+        }
+    )
+    rt: Runtime = app.extensions["csi"].runtime
+    with committed_db.sessions() as session:
+        from engine.store import User
+
+        owner = Actor.of(session.scalar(select(User).where(User.username == "owner")))
+    for _round in range(3):
+        iid = rt.start_instance(owner).instance_id
+        with committed_db.sessions() as session:
+            task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == iid))
+        barrier = threading.Barrier(2)
+        codes: list[int] = []
+
+        def attempt(
+            task_id: str = task_id, barrier: threading.Barrier = barrier, codes: list[int] = codes
+        ) -> None:
+            client = app.test_client()
+            token = client.post(
+                "/api/v1/auth/token", json={"username": "owner", "password": "demo"}
+            ).json["token"]
+            barrier.wait()
+            response = client.post(
+                f"/api/v1/tasks/{task_id}/complete",
+                json={"data": REGISTER},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            codes.append(response.status_code)
+
+        threads = [threading.Thread(target=attempt) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(codes) == [200, 409]
+        with committed_db.sessions() as session:
+            completions = session.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.instance_id == iid, Event.type == "task_completed")
+            )
+            assert completions == 1
+            assert history.verify(session, iid).ok
+            open_tasks = session.scalars(
+                select(HumanTask.bpmn_id).where(
+                    HumanTask.instance_id == iid, HumanTask.status == "open"
+                )
+            ).all()
+            assert sorted(open_tasks) == ["propose_metrics", "propose_metrics"]

@@ -1,0 +1,109 @@
+"""The expression whitelist: what diagrams may say, and the escapes it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import expressions
+from engine.errors import UnsafeExpression
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("decision == 'reject'", True),
+        ("outcome in ('adjust', 'continue')", False),
+        ("1 + 2 * 3 - 4 / 2", 5.0),
+        ("not flag and n >= 2 or n == 0", True),
+        ("metrics[0]['owner']", "po1"),
+        ("'implemented' if result == 'success' else 'failed'", "implemented"),
+        ("sorted(set([m['owner'] for m in metrics]))", ["po1", "po2"]),
+        ("len(metrics) > 1", True),
+        ("{m['code']: m['owner'] for m in metrics}", {"A": "po1", "B": "po2"}),
+        ("max([1, n, 3])", 3),
+        ("f'{n} items'", "2 items"),
+        ("2 ** 10", 1024),
+    ],
+)
+def test_allowed_expressions(source: str, expected: object) -> None:
+    data = {
+        "decision": "reject",
+        "outcome": "achieved",
+        "flag": False,
+        "n": 2,
+        "result": "success",
+        "metrics": [{"code": "A", "owner": "po1"}, {"code": "B", "owner": "po2"}],
+    }
+    assert expressions.evaluate(source, data) == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "__import__('os').system('id')",
+        "__builtins__",
+        "().__class__.__bases__[0].__subclasses__()",
+        "[c for c in ().__class__.__base__.__subclasses__()]",
+        "x.__class__",
+        "'abc'.upper()",
+        "(lambda: 1)()",
+        "open('/etc/passwd')",
+        "eval('1')",
+        "getattr(x, 'y')",
+        "type(x)",
+        "_private",
+        "[x async for x in y]",
+        "10 ** 10 ** 10",
+        "print('x')",
+        "dict(**x)",
+        "(yield)",
+        "import os",
+    ],
+)
+def test_refused_expressions(source: str) -> None:
+    with pytest.raises(UnsafeExpression):
+        expressions.check(source)
+
+
+def test_refused_even_when_data_shadows_a_builtin() -> None:
+    # a JSON value named like a builtin cannot turn into a callable
+    with pytest.raises(TypeError):
+        expressions.evaluate("len(x)", {"len": "not a function", "x": []})
+
+
+def test_script_stores_only_its_assignments() -> None:
+    data = {"metrics": [{"owner": "b"}, {"owner": "a"}, {"owner": "b"}]}
+    assigned = expressions.execute(
+        "collected = []\nmetric_owners = sorted(set([m['owner'] for m in metrics]))", data
+    )
+    assert assigned == {"collected": [], "metric_owners": ["a", "b"]}
+    assert set(data) == {
+        "metrics",
+        "collected",
+        "metric_owners",
+    }  # no comprehension variable leaked
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "import os",
+        "x = 1; del y",
+        "for i in range(3): x = i",
+        "x.y = 1",
+        "x[0] = 1",
+        "def f(): pass",
+        "__x = 1",
+        "x = ().__class__",
+        "with open('f') as f: x = 1",
+    ],
+)
+def test_refused_scripts(script: str) -> None:
+    with pytest.raises(UnsafeExpression):
+        expressions.check(script, script=True)
+
+
+def test_later_lines_see_earlier_assignments() -> None:
+    data: dict[str, object] = {}
+    expressions.execute("a = 2\nb = a * 3", data)
+    assert data == {"a": 2, "b": 6}

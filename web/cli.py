@@ -1,0 +1,158 @@
+"""`csi` command line: the same service layer the web app calls.
+
+Reads DATABASE_URL (default: SQLite under instance/). Long runs show progress.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from engine import history, migrate, runtime, seed
+from engine.errors import DomainError
+from engine.runtime import Runtime
+from engine.store import Database, Instance
+
+DEFAULT_INSTANCE = Path.cwd() / "instance"
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    folder = Path(os.environ.get("CSI_INSTANCE_PATH") or DEFAULT_INSTANCE)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'csi.sqlite3'}"
+
+
+def open_db() -> Database:
+    return Database(database_url())
+
+
+def _fail(exc: DomainError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.details:
+        for key, reasons in exc.details.items() if isinstance(exc.details, dict) else []:
+            for reason in reasons if isinstance(reasons, list) else [reasons]:
+                click.echo(f"  {key}: {reason}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """CSI Workflow: the service improvement procedure as executable BPMN."""
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the schema and deploy the bundled diagrams."""
+    db = open_db()
+    migrate.upgrade(db)
+    with db.transaction() as session:
+        deployed = runtime.seed_definitions(session)
+        seed.seed_catalogue(session)
+    for definition in deployed:
+        click.echo(f"{definition.process_id} v{definition.version} {definition.content_hash[:12]}")
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Add the demo users (password 'demo'); never in production."""
+    if os.environ.get("CSI_ENV") == "production":
+        raise click.ClickException("demo users are refused when CSI_ENV=production")
+    db = open_db()
+    with db.transaction() as session:
+        users = seed.seed_demo_users(session)
+        seed.seed_catalogue(session)
+        click.echo("demo users: " + ", ".join(u.username for u in users) + " (password: demo)")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="role key, repeatable")
+@click.option("--name", default="", help="display name")
+@click.password_option()
+def create_user(username: str, roles: tuple[str, ...], name: str, password: str) -> None:
+    """Create a user or reset its password and roles."""
+    db = open_db()
+    try:
+        with db.transaction() as session:
+            seed.upsert_user(session, username, password, roles, name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {username}: {', '.join(roles)}")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="default 5000 or $PORT")
+@click.option("--host", default="127.0.0.1")
+@click.option("--no-worker", is_flag=True, help="do not fire timers from this process")
+def serve(port: int | None, host: str, no_worker: bool) -> None:
+    """Serve the web app (development server) and fire timers in the background."""
+    from web import create_app
+
+    port = port or int(os.environ.get("PORT", "5000"))
+    app = create_app({"DATABASE_URL": database_url(), "EMBEDDED_WORKER": not no_worker})
+    click.echo(f"CSI Workflow on http://{host}:{port}")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="one pass, then exit")
+@click.option("--interval", type=float, default=5.0, show_default=True)
+def worker(once: bool, interval: float) -> None:
+    """Fire due timers (several workers may run against one PostgreSQL)."""
+    rt = Runtime(open_db())
+    while True:
+        moved = rt.fire_due_timers()
+        if moved or once:
+            click.echo(f"timers fired in {len(moved)} instance(s): {moved}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", default="cli", help="recorded as the deployer")
+def deploy(file: Path, by: str) -> None:
+    """Validate and deploy a BPMN file as a new version."""
+    actor = runtime.Actor(by, runtime.CLI.roles)
+    try:
+        result = Runtime(open_db()).deploy(actor, file.read_bytes(), file.name)
+    except DomainError as exc:
+        _fail(exc)
+    for definition in result.definitions:
+        state = "deployed" if result.created else "unchanged"
+        click.echo(f"{state}: {definition.process_id} v{definition.version}")
+
+
+@main.command("verify-audit")
+@click.option("--instance", "instance_id", type=int, default=None)
+def verify_audit(instance_id: int | None) -> None:
+    """Recompute the hash chain of one or every instance."""
+    db = open_db()
+    with db.sessions() as session:
+        ids = (
+            [instance_id]
+            if instance_id
+            else list(session.scalars(select(Instance.id).order_by(Instance.id)))
+        )
+        broken = 0
+        with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
+            for iid in bar:
+                result = history.verify(session, iid)
+                if not result.ok:
+                    broken += 1
+                    click.echo(
+                        f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}"
+                    )
+    click.echo(f"{len(ids) - broken} of {len(ids)} instances verified")
+    if broken:
+        sys.exit(1)
