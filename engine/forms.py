@@ -227,6 +227,40 @@ PREFILLS: dict[str, Callable[[Mapping[str, Any], HistorySource], dict[str, Any]]
 }
 
 
+PREFILL_INPUTS: dict[str, frozenset[str]] = {
+    "metrics_from_proposals": frozenset({"proposals", "metrics"}),
+    "targets_from_metrics": frozenset({"metrics", "targets"}),
+    "targets_from_current": frozenset({"gaps", "targets"}),
+    "values_for_owner": frozenset({"metrics", "metric_owner"}),
+}
+
+
+def inputs_of(form: Form) -> frozenset[str]:
+    """Every variable the form page reads: its fields (a revised plan starts from the
+    last one), its context, its prefill's inputs and the data its option lists name."""
+    names = set(form.schema.get("properties") or {}) | set(form.context)
+    if form.prefill:
+        names |= PREFILL_INPUTS.get(form.prefill, frozenset())
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            spec = node.get("x-options")
+            if isinstance(spec, str):
+                kind, _, arg = spec.partition(":")
+                if kind == "data" and arg:
+                    names.add(arg)
+                elif kind == "metrics":
+                    names.add("metrics")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(form.schema)
+    return frozenset(names)
+
+
 def prefill(form: Form, data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
     """Initial values: schema defaults, then what the instance already holds under the
     same names (a revised plan starts from the last one), then the named prefill."""

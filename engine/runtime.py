@@ -360,6 +360,13 @@ class Runtime:
             return None
         return str(value) if isinstance(value, str | int) else None
 
+    def _form_inputs(self, bpmn_id: str, task: Task) -> dict[str, Any]:
+        try:
+            names = forms.inputs_of(forms.load_form(bpmn_id, self.forms_dir))
+        except NotFound:
+            return {}
+        return history.plain({k: v for k, v in task.data.items() if k in names})
+
     def _label(self, task: Task, assignee: str | None) -> str:
         data = task.data
         parts = []
@@ -393,12 +400,13 @@ class Runtime:
                 continue
             assignee = self._assignee(task)
             due = _duration(_properties(task).get("due_in"))
+            bpmn_id = _element(task) or task.task_spec.name
             session.add(
                 HumanTask(
                     id=task_id,
                     instance_id=instance.id,
                     process_id=task.workflow.spec.name,
-                    bpmn_id=_element(task) or task.task_spec.name,
+                    bpmn_id=bpmn_id,
                     name=task.task_spec.bpmn_name or task.task_spec.name,
                     lane=task.task_spec.lane,
                     role=role_for_lane(task.task_spec.lane),
@@ -407,6 +415,7 @@ class Runtime:
                     status="open",
                     created_at=now,
                     due_at=now + due if due else None,
+                    data=self._form_inputs(bpmn_id, task),
                 )
             )
 
@@ -821,39 +830,20 @@ class Runtime:
 
     # ---- reads used by forms ---------------------------------------------------------------
 
-    def task_view(self, task_id: str, actor: Actor | None = None) -> TaskView:
-        """The task, its concrete schema and prefilled data. Reads projections and the
-        task's data from the cached or stored workflow."""
+    def task_view(self, task_id: str) -> TaskView:
+        """The task, its concrete schema and prefilled data, from the projection."""
         with self.db.sessions() as session:
             row = self._task_row(session, task_id)
-            instance = row.instance
             form = forms.load_form(row.bpmn_id, self.forms_dir)
-            task_data = self._task_data(session, instance, row)
+            task_data = dict(row.data or {})
             schema = forms.resolve_schema(
                 form.schema, forms.OptionSource(self.users_for_options(session), task_data)
             )
             data = forms.prefill(form, task_data, self._history_source(session))
-            context = {name: task_data.get(name) for name in form.context if name in task_data}
-            record = records.for_instance(session, instance.id)
+            context = {name: task_data[name] for name in form.context if name in task_data}
+            record = records.for_instance(session, row.instance_id)
             session.expunge_all()
             return TaskView(row, form, schema, data, context, record.number if record else None)
-
-    def _task_data(self, session: Session, instance: Instance, row: HumanTask) -> dict[str, Any]:
-        if row.status != "open":
-            return dict(instance.data or {})
-        workflow = self.cache.get(instance.id, instance.last_seq)
-        if workflow is None:
-            state = session.get(WorkflowState, instance.id)
-            if state is None:
-                return dict(instance.data or {})
-            parsed = specs.spec_for_instance(
-                session, instance.definition_id, instance.called_definitions or {}
-            )
-            workflow = self.serializer.loads(state.state, parsed)
-            workflow.script_engine = SafeScriptEngine(None)
-            self.cache.put(instance.id, state.seq, workflow)
-        task = workflow.get_task_from_id(UUID(row.id))
-        return copy.deepcopy(dict(task.data)) if task is not None else dict(instance.data or {})
 
 
 def seed_definitions(

@@ -165,6 +165,9 @@ class HumanTask(Base):
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the task's form reads of its data (engine.forms.inputs_of), copied when the
+    # task became READY: the form page never deserialises workflow state.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
 
     instance: Mapped[Instance] = relationship(lazy="joined")
 

@@ -1,17 +1,16 @@
 """initial schema
 
-Revision ID: 13de2f971e37
+Revision ID: af941e214125
 Revises: 
-Create Date: 2026-11-25 10:55:49.629857
+Create Date: 2026-11-25 11:02:31.500216
 """
 
 from alembic import op
 import sqlalchemy as sa
-
 import engine.store
 
 
-revision = '13de2f971e37'
+revision = 'af941e214125'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -27,7 +26,7 @@ def upgrade() -> None:
     sa.Column('roles', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('locale', sa.String(length=16), nullable=True),
-    sa.Column('created_at', engine.store.UTCDateTime(), nullable=False),
+    sa.Column('created_at', engine.store.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )
@@ -55,7 +54,7 @@ def upgrade() -> None:
     sa.Column('bpmn_xml', sa.Text(), nullable=False),
     sa.Column('filename', sa.String(length=256), nullable=False),
     sa.Column('called_processes', sa.JSON(), nullable=False),
-    sa.Column('deployed_at', engine.store.UTCDateTime(), nullable=False),
+    sa.Column('deployed_at', engine.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deployed_by', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('process_id', 'content_hash'),
@@ -74,11 +73,11 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('completed_elements', sa.JSON(), nullable=False),
     sa.Column('active_elements', sa.JSON(), nullable=False),
-    sa.Column('next_timer_at', engine.store.UTCDateTime(), nullable=True),
+    sa.Column('next_timer_at', engine.store.UTCDateTime(timezone=True), nullable=True),
     sa.Column('started_by', sa.String(length=64), nullable=True),
-    sa.Column('started_at', engine.store.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', engine.store.UTCDateTime(), nullable=False),
-    sa.Column('completed_at', engine.store.UTCDateTime(), nullable=True),
+    sa.Column('started_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', engine.store.UTCDateTime(timezone=True), nullable=True),
     sa.Column('parent_instance_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['parent_instance_id'], ['instance.id'], ),
@@ -94,7 +93,7 @@ def upgrade() -> None:
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('type', sa.String(length=32), nullable=False),
-    sa.Column('at', engine.store.UTCDateTime(), nullable=False),
+    sa.Column('at', engine.store.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=True),
     sa.Column('task_id', sa.String(length=36), nullable=True),
     sa.Column('bpmn_id', sa.String(length=128), nullable=True),
@@ -120,10 +119,11 @@ def upgrade() -> None:
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('label', sa.String(length=256), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', engine.store.UTCDateTime(), nullable=False),
-    sa.Column('due_at', engine.store.UTCDateTime(), nullable=True),
-    sa.Column('completed_at', engine.store.UTCDateTime(), nullable=True),
+    sa.Column('created_at', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', engine.store.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', engine.store.UTCDateTime(timezone=True), nullable=True),
     sa.Column('completed_by', sa.String(length=64), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -141,8 +141,8 @@ def upgrade() -> None:
     sa.Column('reference', sa.String(length=256), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('raised_by', sa.String(length=64), nullable=True),
-    sa.Column('raised_on', engine.store.UTCDateTime(), nullable=False),
-    sa.Column('closed_on', engine.store.UTCDateTime(), nullable=True),
+    sa.Column('raised_on', engine.store.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_on', engine.store.UTCDateTime(timezone=True), nullable=True),
     sa.Column('fields', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -159,7 +159,7 @@ def upgrade() -> None:
     sa.Column('period', sa.String(length=32), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=True),
     sa.Column('recorded_by', sa.String(length=64), nullable=True),
-    sa.Column('recorded_at', engine.store.UTCDateTime(), nullable=False),
+    sa.Column('recorded_at', engine.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -170,7 +170,7 @@ def upgrade() -> None:
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('state', sa.Text(), nullable=False),
-    sa.Column('saved_at', engine.store.UTCDateTime(), nullable=False),
+    sa.Column('saved_at', engine.store.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], ),
     sa.PrimaryKeyConstraint('instance_id')
     )

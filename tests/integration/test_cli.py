@@ -1,0 +1,118 @@
+"""The csi command on a real SQLite file: set-up, deploy, and timers fired by `worker --once`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, Instance, User
+from tests.cycle import Driver
+from tests.integration.test_full_cycle import RuntimeDoor
+from web.cli import main
+
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[CliRunner, Database]:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    runner = CliRunner()
+    result = runner.invoke(main, ["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "service_improvement v1" in result.output and "change_management v1" in result.output
+    result = runner.invoke(main, ["seed-demo"])
+    assert result.exit_code == 0 and "owner" in result.output
+    return runner, Database(url)
+
+
+def actors_of(db: Database) -> dict[str, Actor]:
+    with db.sessions() as session:
+        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
+
+
+def test_init_db_is_idempotent_and_deploy_versions(
+    cli_db: tuple[CliRunner, Database], tmp_path: Path
+) -> None:
+    runner, _db = cli_db
+    again = runner.invoke(main, ["init-db"])
+    assert again.exit_code == 0 and "service_improvement v1" in again.output
+    changed = tmp_path / "service_improvement.bpmn"
+    changed.write_text(
+        (BPMN_DIR / "service_improvement.bpmn").read_text().replace("发起服务改进", "发起改进")
+    )
+    result = runner.invoke(main, ["deploy", str(changed)])
+    assert result.exit_code == 0 and "deployed: service_improvement v2" in result.output
+    same = runner.invoke(main, ["deploy", str(changed)])
+    assert "unchanged: service_improvement v2" in same.output
+
+
+def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_path: Path) -> None:
+    runner, _db = cli_db
+    evil = tmp_path / "evil.bpmn"
+    evil.write_text(
+        (BPMN_DIR / "service_improvement.bpmn")
+        .read_text()
+        .replace("phase = 'analysis'", "phase = ().__class__.__bases__")
+    )
+    result = runner.invoke(main, ["deploy", str(evil)])
+    assert result.exit_code == 2
+    assert "open_analysis" in result.output and "attribute access is not allowed" in result.output
+
+
+def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Database]) -> None:
+    runner, db = cli_db
+    door = RuntimeDoor(Runtime(db), db, actors_of(db))
+    fired: list[str] = []
+
+    def worker_once() -> None:
+        result = runner.invoke(main, ["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        fired.append(result.output)
+
+    door.fire_timers = worker_once  # type: ignore[method-assign]
+    result = Driver(door).run()
+    assert "timers fired in 1 instance(s)" in fired[0]
+    with db.sessions() as session:
+        assert session.get(Instance, result.instance_id).status == "completed"
+        assert session.scalar(select(Event.actor).where(Event.type == "timer_fired")) == "system"
+    verify = runner.invoke(main, ["verify-audit"])
+    assert verify.exit_code == 0 and "1 of 1 instances verified" in verify.output
+
+
+def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:
+    from tests.conftest import prepared_database
+    from web import create_app
+
+    db = prepared_database(f"sqlite:///{tmp_path / 'embedded.sqlite3'}")
+    app = create_app(
+        {
+            "SECRET_KEY": "x",
+            "DATABASE": db,
+            "DATABASE_URL": db.url,
+            "EMBEDDED_WORKER": True,
+            "WORKER_INTERVAL": 0.2,
+        }
+    )
+    runtime: Runtime = app.extensions["csi"].runtime
+    door = RuntimeDoor(runtime, db, actors_of(db))
+
+    def wait_until_fired() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with db.sessions() as session:
+                if session.scalar(select(Event.id).where(Event.type == "timer_fired")):
+                    return
+            time.sleep(0.2)
+        raise AssertionError("the embedded worker did not fire the timer")
+
+    door.fire_timers = wait_until_fired  # type: ignore[method-assign]
+    try:
+        assert Driver(door).run().final["status"] == "completed"
+    finally:
+        app.extensions["csi_worker_stop"].set()
