@@ -10,7 +10,6 @@ registered, an expression outside the whitelist, a user task without a form.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -279,6 +278,14 @@ def latest(session: Session, process_id: str) -> ProcessDefinition:
     return definition
 
 
+def called_by_others(session: Session) -> set[str]:
+    """Processes some deployed process calls: they start only as call activities."""
+    called: set[str] = set()
+    for row in session.scalars(select(ProcessDefinition.called_processes)):
+        called.update(row or [])
+    return called
+
+
 def pin_called(session: Session, definition: ProcessDefinition) -> dict[str, int]:
     """Latest versions of every process `definition` calls, transitively."""
     pinned: dict[str, int] = {}
@@ -378,7 +385,3 @@ def describe(definition: ProcessDefinition) -> dict[str, Any]:
         "deployed_at": definition.deployed_at.isoformat(),
         "deployed_by": definition.deployed_by,
     }
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

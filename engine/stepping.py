@@ -1,0 +1,268 @@
+"""Moving one workflow forward, with no database: shared by live commands and replay.
+
+The runtime wraps these in transactions and projections; the auditor's replay feeds
+them the recorded events. Both go through the same functions, so a replay that
+agrees with the record says something about the code that made the record.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from engine import expressions, ids, services
+from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression
+from engine.history import plain
+from engine.specs import ParsedSpecs
+
+
+class ServiceHost(services.ServiceContext, Protocol):
+    """A ServiceContext that also hears what each service call returned."""
+
+    def record(self, task: Task, call: services.ServiceCall) -> None: ...
+
+
+class _SafeEnvironment(BasePythonScriptEngineEnvironment):
+    """Used where SpiffWorkflow evaluates without a task (completion conditions)."""
+
+    def evaluate(
+        self, expression: str, context: dict[str, Any], external_context: Any = None
+    ) -> Any:
+        return expressions.evaluate(expression, {**(external_context or {}), **context})
+
+    def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
+        expressions.execute(script, context)
+        return True
+
+
+class SafeScriptEngine(PythonScriptEngine):
+    """Conditions and scripts through the AST whitelist; services through the registry."""
+
+    def __init__(self, host: ServiceHost | None = None) -> None:
+        super().__init__(environment=_SafeEnvironment())
+        self.host = host
+        self.failure: BaseException | None = None
+
+    def evaluate(self, task: Task, expression: str, external_context: Any = None) -> Any:
+        try:
+            return expressions.evaluate(expression, {**(external_context or {}), **task.data})
+        except UnsafeExpression:
+            raise
+        except Exception as exc:
+            raise WorkflowException(
+                f"cannot evaluate {expression!r} at {task.task_spec.bpmn_id}: {exc}"
+            ) from exc
+
+    def execute(self, task: Task, script: str, external_context: Any = None) -> bool:
+        expressions.execute(script, task.data)
+        return True
+
+    def call_service(self, task: Task, **kwargs: Any) -> str:
+        name = kwargs["operation_name"]
+        function = services.REGISTRY.get(name)
+        if function is None or self.host is None:
+            raise ServiceFailed(f"service {name!r} is not available")
+        params = {k: v["value"] for k, v in (kwargs.get("operation_params") or {}).items()}
+        try:
+            call = function(params, self.host)
+            result = json.dumps(call.result)
+        except Exception as exc:
+            # SpiffWorkflow masks errors raised here; keep the original to re-raise.
+            self.failure = exc
+            raise
+        self.host.record(task, call)
+        return result
+
+
+# -- small facts about tasks ------------------------------------------------------------------
+
+
+def element(task: Task) -> str | None:
+    return getattr(task.task_spec, "bpmn_id", None)
+
+
+def multi_instance_of(task: Task) -> MultiInstanceTask | None:
+    """The multi-instance spec `task` is one instance of (a task that merely follows a
+    multi-instance task is its child in the tree too, so compare the child spec)."""
+    parent = task.parent
+    spec = parent.task_spec if parent is not None else None
+    if isinstance(spec, MultiInstanceTask) and spec.task_spec == task.task_spec.name:
+        return spec
+    return None
+
+
+def properties(task: Task) -> dict[str, str]:
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+
+
+# -- moving forward -----------------------------------------------------------------------------
+
+
+def _run(workflow: BpmnWorkflow, step: Callable[[], Any]) -> None:
+    engine = workflow.script_engine
+    try:
+        step()
+        workflow.do_engine_steps()
+    except DomainError:
+        raise
+    except SpiffWorkflowException as exc:
+        failure = getattr(engine, "failure", None)
+        if failure is not None:
+            raise ServiceFailed(f"service failed: {failure}", {"error": repr(failure)}) from failure
+        original = exc.__cause__ or getattr(exc, "exception", None)
+        if isinstance(original, DomainError):
+            raise original from exc
+        raise ServiceFailed(f"the process could not continue: {exc}") from exc
+
+
+def start(
+    parsed: ParsedSpecs, instance_id: int, data: Mapping[str, Any], host: ServiceHost | None
+) -> BpmnWorkflow:
+    with ids.deterministic(instance_id, 0):
+        workflow = BpmnWorkflow(
+            parsed.spec, parsed.subprocess_specs, script_engine=SafeScriptEngine(host)
+        )
+        first = workflow.get_next_task(state=TaskState.READY)
+        if first is not None:
+            first.data.update(copy.deepcopy(dict(data)))
+        _run(workflow, lambda: None)
+    return workflow
+
+
+def ready_task(workflow: BpmnWorkflow, task_id: str) -> Task:
+    task = workflow.get_task_from_id(UUID(task_id))
+    if task is None or task.state != TaskState.READY:
+        raise Conflict("the task is not ready")
+    return task
+
+
+def complete(
+    workflow: BpmnWorkflow, instance_id: int, base: int, task: Task, data: dict[str, Any], by: str
+) -> None:
+    """Store the submitted data on the task, run it and everything that follows."""
+
+    def step() -> None:
+        task.data.update(copy.deepcopy(data))
+        spec = multi_instance_of(task)
+        if spec is not None and spec.output_item is not None:
+            # One entry per participant in the output collection, tagged with who it is.
+            entry = copy.deepcopy(data)
+            item = spec.input_item.bpmn_id if spec.input_item is not None else None
+            if item and item in task.data:
+                entry[item] = task.data[item]
+            entry["submitted_by"] = by
+            task.data[spec.output_item.bpmn_id] = entry
+        task.run()
+
+    with ids.deterministic(instance_id, base):
+        _run(workflow, step)
+
+
+def waiting_timers(workflow: BpmnWorkflow) -> list[Task]:
+    return [
+        t
+        for t in workflow.get_tasks(state=TaskState.WAITING)
+        if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+    ]
+
+
+def fire_timers(
+    workflow: BpmnWorkflow, instance_id: int, base: int, force: set[str] | None = None
+) -> list[Task]:
+    """Let due timers fire; `force` names timer task ids to fire regardless of the clock
+    (replay re-fires what was recorded, whenever the replay runs)."""
+    waiting = waiting_timers(workflow)
+    for task in waiting:
+        if force is not None and str(task.id) in force:
+            task.internal_data["event_fired"] = True
+
+    def step() -> None:
+        workflow.refresh_timers()
+
+    with ids.deterministic(instance_id, base):
+        _run(workflow, step)
+    return [t for t in waiting if t.state != TaskState.WAITING]
+
+
+# -- observing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """Where a workflow stands, as the projections and the audit trail record it."""
+
+    completed_elements: list[str] = field(default_factory=list)
+    active_elements: list[str] = field(default_factory=list)
+    next_timer_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    open_tasks: list[str] = field(default_factory=list)
+    completed: bool = False
+
+    def checkpoint(self) -> dict[str, Any]:
+        """What each command records of the state it left, for replay to compare."""
+        return {
+            "open_tasks": sorted(self.open_tasks),
+            "data_sha256": data_digest(self.data),
+            "completed": self.completed,
+        }
+
+
+def data_digest(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def observe(workflow: BpmnWorkflow) -> Observation:
+    done: list[str] = []
+    active: list[str] = []
+    next_timer: datetime | None = None
+    latest: Task | None = None
+    for task in workflow.get_tasks(skip_subprocesses=True):
+        bpmn_id = element(task)
+        if bpmn_id is None:
+            continue
+        if task.state == TaskState.COMPLETED:
+            if bpmn_id not in done:
+                done.append(bpmn_id)
+            if multi_instance_of(task) is None and (
+                latest is None or task.last_state_change > latest.last_state_change
+            ):
+                latest = task
+        elif task.state in (TaskState.READY, TaskState.STARTED, TaskState.WAITING):
+            if bpmn_id not in active:
+                active.append(bpmn_id)
+            event = getattr(task.task_spec, "event_definition", None)
+            value = task.internal_data.get("event_value")
+            if isinstance(event, TimerEventDefinition) and isinstance(value, str):
+                due_at = TimerEventDefinition.get_datetime(value)
+                next_timer = due_at if next_timer is None else min(next_timer, due_at)
+    return Observation(
+        completed_elements=done,
+        active_elements=active,
+        next_timer_at=next_timer,
+        # The data of the newest finished element, not workflow.data: SpiffWorkflow's end
+        # join merges every finished branch into the latter, per-person entries included.
+        data=plain(dict(latest.data) if latest is not None else {}),
+        open_tasks=[str(t.id) for t in ready_user_tasks(workflow)],
+        completed=bool(workflow.completed),
+    )
