@@ -8,7 +8,9 @@ then, and (instance_id, seq) is unique, so two writers can never both append.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,3 +158,30 @@ def describe(event: Event) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+
+
+EXPORT_COLUMNS = (
+    "seq",
+    "type",
+    "actor",
+    "at",
+    "task_id",
+    "bpmn_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def export(rows: list[dict[str, Any]], fmt: str) -> str:
+    """History as JSON or CSV (payload as canonical JSON, so hashes can be recomputed)."""
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [canonical_json(row[c]) if c == "payload" else row.get(c) for c in EXPORT_COLUMNS]
+        )
+    return buffer.getvalue()

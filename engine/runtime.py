@@ -291,7 +291,7 @@ class Runtime:
         now = utcnow()
         seen = stepping.observe(workflow)
         type_, task_id, bpmn_id, payload = main_event
-        events.append(
+        main = events.append(
             type_,
             actor.username,
             {**payload, "id_base": id_base, "after": seen.checkpoint()},
@@ -314,7 +314,8 @@ class Runtime:
                         period=str(reading.get("period") or ""),
                         instance_id=instance.id,
                         recorded_by=reading.get("recorded_by"),
-                        recorded_at=now,
+                        # replay reads the history as it stood before this event
+                        recorded_at=main.at,
                     )
                 )
         self._sync_tasks(session, instance, workflow, now)

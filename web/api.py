@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from engine import history, queries, records, specs
+from engine import history, queries, records, replay, specs
 from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.roles import ADMIN, AUDITOR
 from engine.runtime import Actor
@@ -158,6 +158,14 @@ def verify(instance_id: int) -> Any:
     with services().db.sessions() as session:
         queries.instance_view(session, instance_id, with_events=False)
         return jsonify(history.verify(session, instance_id).as_dict())
+
+
+@bp.get("/instances/<int:instance_id>/replay")
+@token_required
+def replay_instance(instance_id: int) -> Any:
+    step = request.args.get("step", type=int)
+    with services().db.sessions() as session:
+        return jsonify(replay.replay(session, instance_id, step).as_dict())
 
 
 @bp.post("/models")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -83,6 +84,24 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
         assert session.scalar(select(Event.actor).where(Event.type == "timer_fired")) == "system"
     verify = runner.invoke(main, ["verify-audit"])
     assert verify.exit_code == 0 and "1 of 1 instances verified" in verify.output
+    replayed = runner.invoke(main, ["replay", str(result.instance_id), "--step", "3"])
+    assert replayed.exit_code == 0 and "replay matches the record" in replayed.output
+    assert "at seq 3" in replayed.output
+    with db.sessions() as session:
+        events = session.scalars(select(Event).where(Event.instance_id == result.instance_id)).all()
+    exported = runner.invoke(main, ["export", str(result.instance_id), "--format", "csv"])
+    lines = exported.output.strip().splitlines()
+    assert lines[0].startswith("seq,type,actor,at") and len(lines) == len(events) + 1
+    as_json = runner.invoke(main, ["export", str(result.instance_id)])
+    assert json.loads(as_json.output)[-1]["type"] == "instance_completed"
+    # tamper: the CLI now reports the broken link and fails
+    with db.transaction() as session:
+        victim = session.scalar(
+            select(Event).where(Event.instance_id == result.instance_id, Event.seq == 5)
+        )
+        victim.actor = "mallory"
+    broken = runner.invoke(main, ["verify-audit"])
+    assert broken.exit_code == 1 and "broken at seq 5" in broken.output
 
 
 def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:
