@@ -579,6 +579,9 @@ class Runtime:
                 form.schema, forms.OptionSource(self.users_for_options(session), task.data)
             )
             clean = forms.validate(schema, copy.deepcopy(dict(data)))
+            # A field left out clears what an earlier pass stored under that name (a
+            # second review without a comment must not keep the first one's).
+            clean = {name: clean.get(name) for name in form.schema.get("properties", {})}
 
             events = history.EventLog(session, instance)
             now = utcnow()
@@ -676,13 +679,11 @@ class Runtime:
         return pick
 
     def _history_source(self, session: Session) -> forms.HistorySource:
+        history_of = DatabaseServices(session).metric_history
+
         def latest(code: str) -> float | None:
-            return session.scalar(
-                select(MetricValue.value)
-                .where(MetricValue.code == code)
-                .order_by(MetricValue.recorded_at.desc(), MetricValue.id.desc())
-                .limit(1)
-            )
+            values = history_of(code, 1)
+            return values[-1] if values else None
 
         return forms.HistorySource(latest)
 

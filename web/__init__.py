@@ -73,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         ENV_PRODUCTION=os.environ.get("CSI_ENV") == "production",
         CSI_LOCALE=os.environ.get("CSI_LOCALE", "zh_CN"),
         BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_DEFAULT_TIMEZONE=os.environ.get("CSI_TIMEZONE", "Asia/Shanghai"),
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -83,7 +84,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
-    app.config.setdefault("DATABASE_URL", os.environ.get("DATABASE_URL") or default_database_url(app))
+    app.config.setdefault(
+        "DATABASE_URL", os.environ.get("DATABASE_URL") or default_database_url(app)
+    )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
 

@@ -62,7 +62,9 @@ class SignedInUser(UserMixin):
 
 
 def _signed_in(user: User) -> SignedInUser:
-    return SignedInUser(user.id, user.username, user.display_name, tuple(user.roles or []), user.locale)
+    return SignedInUser(
+        user.id, user.username, user.display_name, tuple(user.roles or []), user.locale
+    )
 
 
 def load_user(user_id: str) -> SignedInUser | None:

@@ -37,4 +37,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
-        return error_response(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        return error_response(
+            exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
+        )

@@ -1,0 +1,107 @@
+"""Improvements: the list of instances, starting one, and one instance with its diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from engine import queries, records
+from engine.errors import Forbidden, NotFound
+from engine.store import HumanTask, Instance, ProcessDefinition
+from web import services, ui
+
+bp = Blueprint("instances", __name__, url_prefix="/instances")
+
+STATUSES = ("running", "completed")
+
+
+@bp.get("")
+@login_required
+def index() -> Any:
+    status = request.args.get("status")
+    status = status if status in STATUSES else None
+    with services().db.sessions() as session:
+        rows = queries.instances(session, status=status)
+        open_counts = dict(
+            session.execute(
+                select(HumanTask.instance_id, func.count())
+                .where(HumanTask.status == "open")
+                .group_by(HumanTask.instance_id)
+            ).all()
+        )
+        session.expunge_all()
+    return render_template("instances.html", rows=rows, open_counts=open_counts, status=status)
+
+
+def _require_starter() -> None:
+    if not ui.can_start() or current_user.actor.read_only:
+        raise Forbidden(_("Starting an improvement needs the improvement owner role."))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    _require_starter()
+    if request.method == "GET":
+        return render_template("start.html")
+    runtime = services().runtime
+    actor = current_user.actor
+    result = runtime.start_instance(actor, records.IMPROVEMENT_PROCESS)
+    with services().db.sessions() as session:
+        for task_id in result.open_tasks:
+            row = session.get(HumanTask, task_id)
+            if row is not None and runtime.may_work_on(row, actor):
+                return redirect(url_for("tasks.view", task_id=row.id))
+    return redirect(url_for("instances.show", instance_id=result.instance_id))
+
+
+@bp.get("/<int:instance_id>")
+@login_required
+def show(instance_id: int) -> Any:
+    runtime = services().runtime
+    actor = current_user.actor
+    with services().db.sessions() as session:
+        view = queries.instance_view(session, instance_id)
+        names = dict(ui.element_names(view.definition))
+        # Elements of called processes (change management) appear in tasks and history too.
+        for definition_id in (view.instance.called_definitions or {}).values():
+            called = session.get(ProcessDefinition, definition_id)
+            if called is not None:
+                for element, name in ui.element_names(called).items():
+                    names.setdefault(element, name)
+        session.expunge_all()
+    instance = view.instance
+    main_data, other_data = ui.split_instance_data(dict(instance.data or {}))
+    active = [(e, ui.element_label(e, names.get(e))) for e in instance.active_elements or []]
+    workable = {
+        t.id for t in view.open_tasks if runtime.may_work_on(t, actor) and not actor.read_only
+    }
+    return render_template(
+        "instance.html",
+        view=view,
+        instance=instance,
+        record=view.record,
+        active=active,
+        workable=workable,
+        main_data=main_data,
+        other_data=other_data,
+        events=view.events,
+        names=names,
+    )
+
+
+@bp.get("/<int:instance_id>/diagram.bpmn")
+@login_required
+def diagram(instance_id: int) -> Any:
+    with services().db.sessions() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None:
+            raise NotFound(f"no instance {instance_id}")
+        xml = instance.definition.bpmn_xml
+    return Response(
+        xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"}
+    )
