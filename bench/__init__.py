@@ -1,0 +1,1 @@
+"""Benchmark harness (DESIGN section 7): `python -m bench`, or `make bench`."""

@@ -1,0 +1,299 @@
+"""`python -m bench` (`make bench`): run every figure, print the table and the profile,
+write bench/results/latest.json and a dated copy. `--quick`: a small version for
+development (bench/results/quick.json). `--only raw,inbox`: just those figures.
+
+Every figure is a ratio against raw in-memory SpiffWorkflow measured in the same run
+(the machine is small and noisy); PostgreSQL figures are null when PostgreSQL does not
+answer at CSI_BENCH_DATABASE_URL, never estimated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import date, datetime
+from importlib.metadata import version
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from bench import api, inbox, persisted, raw, replay_bench, state_size
+from bench.common import RESULTS_DIR, postgres_available, postgres_url, rounded
+
+FIGURES = ("raw", "state_size", "persisted", "growth", "replay", "inbox", "api")
+
+# key: (goal text, test, what it is)
+GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
+    "raw_step_ms": ("reference", None, "raw SpiffWorkflow, one user-task step (ms)"),
+    "persisted_step_ratio_sqlite": ("≤ 3", lambda v: v <= 3, "complete_task ÷ raw step, SQLite"),
+    "persisted_step_ratio_postgres": (
+        "≤ 5",
+        lambda v: v <= 5,
+        "complete_task ÷ raw step, PostgreSQL",
+    ),
+    "step_cost_growth": ("≤ 1.5", lambda v: v <= 1.5, "step at 200+ steps ÷ step 6-7 (SQLite)"),
+    "inbox_p95_ms_10k": ("< 50", lambda v: v < 50, "inbox p95 ms, 10k open instances (worst db)"),
+    "inbox_growth": ("≤ 1.5", lambda v: v <= 1.5, "inbox p95 10k ÷ 100 instances (worst db)"),
+    "replay_ratio": ("≤ 2", lambda v: v <= 2, "replay 102 steps ÷ raw same steps (SQLite)"),
+    "api_throughput_ratio": (
+        "≥ 0.20",
+        lambda v: v >= 0.20,
+        "HTTP completions/s ÷ raw steps/s (PostgreSQL)",
+    ),
+    "api_errors": ("0", lambda v: v == 0, "API answers other than 2xx/409"),
+    "state_bytes_per_instance": (
+        "info",
+        None,
+        "stored state after a full cycle, bytes: without / with the spec",
+    ),
+}
+
+
+class Run:
+    def __init__(self, quick: bool, only: set[str]) -> None:
+        self.quick = quick
+        self.only = only
+        self.started = time.perf_counter()
+        self.results: dict[str, Any] = {key: None for key in GOALS}
+        self.details: dict[str, Any] = {}
+        self.profile: dict[str, Any] = {}
+        self.failures: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.postgres, self.postgres_reason = postgres_available()
+        if not self.postgres:
+            shown_url = make_url(postgres_url()).render_as_string(hide_password=True)
+            self.notes.append(
+                f"PostgreSQL not reachable at {shown_url} ({self.postgres_reason}): "
+                "its figures are null."
+            )
+
+    def wanted(self, figure: str) -> bool:
+        return not self.only or figure in self.only
+
+    def figure(self, name: str, body: Callable[[], None]) -> None:
+        if not self.wanted(name):
+            return
+        started = time.perf_counter()
+        print(f"· {name} …", end=" ", flush=True, file=sys.stderr)
+        try:
+            body()
+        except Exception as exc:
+            self.failures[name] = f"{type(exc).__name__}: {exc}"
+            print("FAILED", file=sys.stderr)
+            traceback.print_exc()
+            return
+        print(f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+
+    # ---- the figures -----------------------------------------------------------------
+
+    def run_raw(self) -> None:
+        out = raw.measure(cycles=5 if self.quick else 30)
+        self.results["raw_step_ms"] = out["raw_step_ms"]
+        self.details["raw_step_ms"] = out["details"]
+
+    def run_state_size(self) -> None:
+        out = state_size.measure()
+        self.results["state_bytes_per_instance"] = out["value"]
+        self.details["state_bytes_per_instance"] = out["details"]
+
+    def run_persisted(self) -> None:
+        size = {"cycles": 2, "cold_cycles": 1, "profile_cycles": 1} if self.quick else {}
+        for backend in ("sqlite", "postgres"):
+            key = f"persisted_step_ratio_{backend}"
+            if backend == "postgres" and not self.postgres:
+                self.details[key] = {"missing": self.postgres_reason}
+                continue
+            out = persisted.measure_backend(backend, **size)
+            self.results[key] = out["ratio"]
+            self.details[key] = out["details"]
+            self.profile[backend] = out["profile"]
+
+    def run_growth(self) -> None:
+        early = 1 if self.quick else 5
+        out = persisted.measure_growth("sqlite", early_cycles=early)
+        self.results["step_cost_growth"] = out["growth"]
+        self.details["step_cost_growth"] = out["details"]
+        if self.postgres and not self.quick:
+            pg = persisted.measure_growth("postgres", early_cycles=3)
+            self.details["step_cost_growth"]["postgres"] = {"growth": pg["growth"], **pg["details"]}
+
+    def run_replay(self) -> None:
+        size = {"repeats": 1, "raw_repeats": 2} if self.quick else {}
+        out = replay_bench.measure("sqlite", **size)
+        self.results["replay_ratio"] = out["ratio"]
+        self.details["replay_ratio"] = out["details"]
+        if self.postgres and not self.quick:
+            pg = replay_bench.measure("postgres", repeats=2, raw_repeats=3)
+            pg["details"].pop("profile_top10_ms_per_replay", None)
+            self.details["replay_ratio"]["postgres"] = {"ratio": pg["ratio"], **pg["details"]}
+
+    def run_inbox(self) -> None:
+        size = (
+            {"small": 100, "large": 1_000, "queries_n": 20}
+            if self.quick
+            else {"small": 100, "large": 10_000, "queries_n": 60}
+        )
+        per_backend = {}
+        for backend in ("sqlite", "postgres"):
+            if backend == "postgres" and not self.postgres:
+                per_backend[backend] = {"missing": self.postgres_reason}
+                continue
+            per_backend[backend] = inbox.measure_backend(backend, **size)
+        measured = [v for v in per_backend.values() if "missing" not in v]
+        worst_p95 = max(measured, key=lambda v: v["p95_ms_large"])
+        worst_growth = max(measured, key=lambda v: v["growth"])
+        self.results["inbox_p95_ms_10k"] = worst_p95["p95_ms_large"]
+        self.results["inbox_growth"] = worst_growth["growth"]
+        self.details["inbox"] = {
+            "headline": "the worse of the measured backends, user 'owner' "
+            f"(p95 from {worst_p95['backend']}, growth from {worst_growth['backend']})",
+            "synthetic": "a few real instances (one full cycle, 3 started); the rest bulk-"
+            "inserted instance + human_task rows copied from the real cycle's rows, "
+            "each cut at one of its stages; ANALYZE after the insert",
+            **per_backend,
+        }
+        if self.quick:
+            self.notes.append("quick mode: the inbox's large size is 1,000 open instances.")
+
+    def run_api(self) -> None:
+        if not self.postgres:
+            self.details["api_throughput_ratio"] = {"missing": self.postgres_reason}
+            return
+        out = api.measure(seconds=5.0 if self.quick else 20.0)
+        self.results["api_throughput_ratio"] = out["ratio"]
+        self.results["api_errors"] = out["errors"]
+        self.details["api_throughput_ratio"] = out["details"]
+
+    def run(self) -> None:
+        self.figure("raw", self.run_raw)
+        self.figure("state_size", self.run_state_size)
+        self.figure("persisted", self.run_persisted)
+        self.figure("growth", self.run_growth)
+        self.figure("replay", self.run_replay)
+        self.figure("inbox", self.run_inbox)
+        self.figure("api", self.run_api)
+
+    # ---- output ----------------------------------------------------------------------
+
+    def verdicts(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, (goal, test, what) in GOALS.items():
+            value = self.results.get(key)
+            if test is None or value is None or (isinstance(value, float) and math.isnan(value)):
+                met = None
+            else:
+                met = bool(test(value))
+            out[key] = {"goal": goal, "met": met, "what": what}
+        return out
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "quick": self.quick,
+            "duration_s": time.perf_counter() - self.started,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "SpiffWorkflow": version("SpiffWorkflow"),
+                "SQLAlchemy": version("SQLAlchemy"),
+            },
+            **self.results,
+            "goals": self.verdicts(),
+            "profile": self.profile,
+            "details": self.details,
+            "notes": self.notes
+            + [
+                "Each ratio divides by raw cycles run interleaved with that measurement "
+                "(details: raw_step_ms_interleaved); raw_step_ms is the dedicated run.",
+                "Timers: the cycle's recheck durations are turned into PT0.01S, so the "
+                "worker's fire_due_timers command fires them without sleeping.",
+            ],
+            "failures": self.failures,
+        }
+        return rounded(doc, 4)
+
+    def table(self, doc: dict[str, Any]) -> str:
+        lines = [f"{'figure':30} {'value':>12}  {'goal':>9}  {'':9}  what"]
+        lines.append("-" * 112)
+        for key, verdict in doc["goals"].items():
+            value = doc.get(key)
+            if isinstance(value, dict):
+                shown = " / ".join(str(v) for v in value.values())
+            elif value is None:
+                shown = "missing"
+            else:
+                shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            met = {True: "met", False: "NOT MET", None: "-"}[verdict["met"]]
+            if value is None and verdict["goal"] not in ("reference", "info"):
+                met = "missing"
+            lines.append(f"{key:30} {shown:>12}  {verdict['goal']:>9}  {met:9}  {verdict['what']}")
+        return "\n".join(lines)
+
+    def profile_text(self, doc: dict[str, Any]) -> str:
+        parts = []
+        for backend, prof in doc["profile"].items():
+            parts.append(
+                f"\ncProfile of complete_task on {backend}: {prof['steps']} steps, "
+                f"{prof['per_step_ms_under_profiler']:.2f} ms a step under the profiler "
+                "(figures in ms per step; top 20 by cumulative time)"
+            )
+            parts.append(f"{'cum ms':>8} {'own ms':>8} {'calls':>7}  function")
+            for e in prof["top"]:
+                parts.append(
+                    f"{e['cumtime_ms_per_step']:8.3f} {e['tottime_ms_per_step']:8.3f} "
+                    f"{e['calls_per_step']:7.1f}  {e['function']}"
+                )
+            parts.append("  … engine/ functions only:")
+            for e in prof["top_engine"]:
+                parts.append(
+                    f"{e['cumtime_ms_per_step']:8.3f} {e['tottime_ms_per_step']:8.3f} "
+                    f"{e['calls_per_step']:7.1f}  {e['function']}"
+                )
+        return "\n".join(parts)
+
+    def write(self, doc: dict[str, Any]) -> list[str]:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        names = (
+            ["quick.json"] if self.quick else ["latest.json", f"{date.today().isoformat()}.json"]
+        )
+        if self.only:
+            names = ["partial.json"]
+        for name in names:
+            (RESULTS_DIR / name).write_text(text, encoding="utf-8")
+        return [str(RESULTS_DIR / n) for n in names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small version (< 60 s)")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(FIGURES)}")
+    args = parser.parse_args(argv)
+    only = {f.strip() for f in args.only.split(",") if f.strip()}
+    unknown = only - set(FIGURES)
+    if unknown:
+        parser.error(f"unknown figures: {', '.join(sorted(unknown))}")
+    run = Run(args.quick, only)
+    run.run()
+    doc = run.document()
+    print(run.table(doc))
+    print(run.profile_text(doc))
+    for note in doc["notes"]:
+        print(f"note: {note}")
+    for name, failure in doc["failures"].items():
+        print(f"FAILED {name}: {failure}")
+    written = run.write(doc)
+    print(f"\nwritten: {', '.join(written)}  ({doc['duration_s']:.0f} s)")
+    return 1 if doc["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

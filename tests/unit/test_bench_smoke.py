@@ -1,0 +1,38 @@
+"""The benchmark harness runs (its cheapest parts, on SQLite): no timing asserts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _bench_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CSI_BENCH_WORK_DIR", str(tmp_path))
+
+
+def test_raw_reference_runs_the_whole_cycle() -> None:
+    from bench import raw
+
+    out = raw.measure(cycles=1, warmup=0)
+    assert out["raw_step_ms"] > 0
+    assert out["details"]["user_steps_per_cycle"] == 27
+
+
+def test_state_size_and_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.__main__ as main
+
+    monkeypatch.setattr(main, "postgres_available", lambda: (False, "not used here"))
+    run = main.Run(quick=True, only={"raw", "state_size"})
+    run.run()
+    assert not run.failures
+    size = run.results["state_bytes_per_instance"]
+    assert 0 < size["without_spec"] < size["with_spec"]
+
+    doc = run.document()
+    assert set(main.GOALS) <= set(doc)
+    assert doc["persisted_step_ratio_postgres"] is None  # missing, never invented
+    assert doc["goals"]["persisted_step_ratio_postgres"]["met"] is None
+    table = run.table(doc)
+    assert "raw_step_ms" in table and "missing" in table
