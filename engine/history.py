@@ -56,22 +56,12 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
-def last_hash(session: Session, instance: Instance) -> str:
-    if instance.last_seq == 0:
-        return GENESIS_HASH
-    value = session.scalar(
-        select(Event.hash).where(Event.instance_id == instance.id, Event.seq == instance.last_seq)
-    )
-    return value or GENESIS_HASH
-
-
 class EventLog:
     """Appends the events of one command to one (locked) instance."""
 
     def __init__(self, session: Session, instance: Instance) -> None:
         self.session = session
         self.instance = instance
-        self._prev = last_hash(session, instance)
         self.appended: list[Event] = []
 
     def append(
@@ -93,13 +83,13 @@ class EventLog:
             task_id=task_id,
             bpmn_id=bpmn_id,
             payload=plain(payload or {}),
-            prev_hash=self._prev,
+            prev_hash=self.instance.last_hash,
             hash="",
         )
-        event.hash = chain_hash(self._prev, event_body(event))
+        event.hash = chain_hash(event.prev_hash, event_body(event))
         self.session.add(event)
         self.instance.last_seq = seq
-        self._prev = event.hash
+        self.instance.last_hash = event.hash
         self.appended.append(event)
         return event
 
@@ -136,7 +126,7 @@ def verify(session: Session, instance_id: int) -> Verification:
             )
         prev = event.hash
     instance = session.get(Instance, instance_id)
-    if instance is not None and instance.last_seq != len(events):
+    if instance is not None and (instance.last_seq != len(events) or instance.last_hash != prev):
         return Verification(
             False,
             len(events) + 1,

@@ -32,15 +32,16 @@ from SpiffWorkflow.task import Task
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
-from engine import expressions, forms, history, records, services, specs, stepping
+from engine import expressions, forms, history, records, replay, services, specs, stepping
 from engine.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from engine.roles import ADMIN, AUDITOR, MODELER, role_for_lane
 from engine.serializer import StateSerializer
 from engine.store import (
     Database,
     HumanTask,
+    ImprovementRecord,
     Instance,
     MetricValue,
     User,
@@ -52,6 +53,9 @@ from engine.store import (
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+# Serialising the whole workflow costs far more than a step (DESIGN 9), so the state
+# is written every N events; a cold load replays the events after the snapshot.
+DEFAULT_SNAPSHOT_EVERY = 20
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,11 @@ class Runtime:
         *,
         cache: WorkflowCache | None = None,
         forms_dir: Path = forms.FORMS_DIR,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
     ) -> None:
         self.db = db
-        self.cache = cache or WorkflowCache()
+        self.cache = cache if cache is not None else WorkflowCache()
+        self.snapshot_every = max(1, snapshot_every)
         self.forms_dir = forms_dir
         self.serializer = StateSerializer()
 
@@ -208,6 +214,7 @@ class Runtime:
         return instance
 
     def _load(self, session: Session, instance: Instance, host: DatabaseServices) -> BpmnWorkflow:
+        """The cached workflow when it is current, else the snapshot plus the events since."""
         workflow = self.cache.get(instance.id, instance.last_seq)
         if workflow is None:
             state = session.get(WorkflowState, instance.id)
@@ -217,6 +224,8 @@ class Runtime:
                 session, instance.definition_id, instance.called_definitions or {}
             )
             workflow = self.serializer.loads(state.state, parsed)
+            if state.seq < instance.last_seq:
+                replay.catch_up(session, instance, workflow, state.seq)
         workflow.script_engine = stepping.SafeScriptEngine(host)
         return workflow
 
@@ -261,10 +270,26 @@ class Runtime:
     def _locked_open_task(
         self, session: Session, task_id: str, actor: Actor
     ) -> tuple[HumanTask, Instance]:
-        row = self._task_row(session, task_id)
-        instance = self._lock_instance(session, row.instance_id)
-        assert instance is not None  # the task's foreign key holds it
-        session.refresh(row)
+        """The task and its instance in one statement, both rows locked on PostgreSQL
+        (and read afresh: another command may have just committed them)."""
+        try:
+            UUID(task_id)
+        except (ValueError, TypeError) as exc:
+            raise NotFound(f"no task {task_id}") from exc
+        query = (
+            select(HumanTask, Instance)
+            .join(Instance, HumanTask.instance_id == Instance.id)
+            .where(HumanTask.id == task_id)
+            .options(lazyload("*"))
+            .execution_options(populate_existing=True)
+        )
+        if is_postgres(session):
+            query = query.with_for_update()
+        found = session.execute(query).one_or_none()
+        if found is None:
+            raise NotFound(f"no task {task_id}")
+        row, instance = found
+        session.info.setdefault("csi_touched", set()).add(instance.id)
         if row.status != "open":
             raise Conflict(f"task {row.bpmn_id} is already {row.status}")
         self._check_actor(row, actor)
@@ -284,6 +309,7 @@ class Runtime:
         main_event: tuple[str, str | None, str | None, dict[str, Any]],
         actor: Actor,
         id_base: int,
+        record: ImprovementRecord | None,
     ) -> CommandResult:
         """Record what the command did (its main event with a checkpoint, then each
         service result), update the projections and the state, and remember the workflow
@@ -332,7 +358,6 @@ class Runtime:
                 actor.username,
                 {"data_sha256": stepping.data_digest(seen.data)},
             )
-        record = records.for_instance(session, instance.id)
         if record is not None:
             records.sync(record, instance)
         self._save_state(session, instance, workflow)
@@ -416,6 +441,13 @@ class Runtime:
 
     def _save_state(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
         state = session.get(WorkflowState, instance.id)
+        due = (
+            state is None
+            or instance.status != "running"
+            or instance.last_seq - state.seq >= self.snapshot_every
+        )
+        if not due:
+            return
         text = self.serializer.dumps(workflow)
         if state is None:
             session.add(WorkflowState(instance_id=instance.id, seq=instance.last_seq, state=text))
@@ -470,6 +502,7 @@ class Runtime:
             called_definitions=called,
             status="running",
             last_seq=0,
+            last_hash=history.GENESIS_HASH,
             data={},
             started_by=actor.username,
             started_at=utcnow(),
@@ -506,6 +539,7 @@ class Runtime:
             ("instance_started", None, None, payload),
             actor,
             0,
+            record,
         )
 
     def _start_next_cycle(
@@ -557,14 +591,9 @@ class Runtime:
                 events.append(
                     "task_unclaimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
                 )
-            if events.appended:
-                # A claim moves no workflow: the stored state and the cached copy stay
-                # valid, now for the new seq.
-                state = session.get(WorkflowState, instance.id)
-                if state is not None:
-                    state.seq = instance.last_seq
-                if cached is not None:
-                    self._remember_after_commit(session, instance, cached)
+            if events.appended and cached is not None:
+                # A claim moves no workflow: the cached copy stays valid for the new seq.
+                self._remember_after_commit(session, instance, cached)
             return CommandResult(instance.id, instance.status, [e.seq for e in events.appended])
 
     def complete_task(self, task_id: str, actor: Actor, data: Mapping[str, Any]) -> CommandResult:
@@ -608,6 +637,7 @@ class Runtime:
                 ("task_completed", row.id, row.bpmn_id, payload),
                 actor,
                 id_base,
+                record,
             )
 
     def fire_due_timers(self, now: datetime | None = None, limit: int = 100) -> list[int]:
@@ -650,7 +680,8 @@ class Runtime:
                 "due": [t.internal_data.get("event_value") for t in fired],
             }
             main = ("timer_fired", str(fired[0].id), stepping.element(fired[0]), payload)
-            self._finish(session, instance, workflow, host, events, main, SYSTEM, id_base)
+            record = records.for_instance(session, instance.id)
+            self._finish(session, instance, workflow, host, events, main, SYSTEM, id_base, record)
             return True
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> specs.Deployed:
@@ -665,11 +696,17 @@ class Runtime:
     # ---- reads used by forms -----------------------------------------------------------------
 
     def users_for_options(self, session: Session) -> Callable[[str | None], list[tuple[str, str]]]:
-        users = session.scalars(
-            select(User).where(User.active.is_(True)).order_by(User.username)
-        ).all()
+        """Users by role for option lists; read only if a form asks for them."""
+        loaded: list[User] = []
 
         def pick(role: str | None) -> list[tuple[str, str]]:
+            if not loaded:
+                loaded.extend(
+                    session.scalars(
+                        select(User).where(User.active.is_(True)).order_by(User.username)
+                    )
+                )
+            users = loaded
             return [
                 (u.username, f"{u.display_name} ({u.username})" if u.display_name else u.username)
                 for u in users

@@ -21,7 +21,11 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.exceptions import (
+    SpiffWorkflowException,
+    TaskNotFoundException,
+    WorkflowException,
+)
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -150,8 +154,11 @@ def start(
 
 
 def ready_task(workflow: BpmnWorkflow, task_id: str) -> Task:
-    task = workflow.get_task_from_id(UUID(task_id))
-    if task is None or task.state != TaskState.READY:
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except TaskNotFoundException as exc:
+        raise Conflict("the task is not part of this workflow") from exc
+    if task.state != TaskState.READY:
         raise Conflict("the task is not ready")
     return task
 
@@ -217,13 +224,16 @@ class Observation:
     data: dict[str, Any] = field(default_factory=dict)
     open_tasks: list[str] = field(default_factory=list)
     completed: bool = False
+    timers: dict[str, str] = field(default_factory=dict)  # waiting timer task id -> due
 
     def checkpoint(self) -> dict[str, Any]:
-        """What each command records of the state it left, for replay to compare."""
+        """What each command records of the state it left, for replay to compare; timer
+        due times are recorded because they come from the clock, not from the events."""
         return {
             "open_tasks": sorted(self.open_tasks),
             "data_sha256": data_digest(self.data),
             "completed": self.completed,
+            "timers": self.timers,
         }
 
 
@@ -236,6 +246,7 @@ def observe(workflow: BpmnWorkflow) -> Observation:
     done: list[str] = []
     active: list[str] = []
     next_timer: datetime | None = None
+    timers: dict[str, str] = {}
     latest: Task | None = None
     for task in workflow.get_tasks(skip_subprocesses=True):
         bpmn_id = element(task)
@@ -256,6 +267,7 @@ def observe(workflow: BpmnWorkflow) -> Observation:
             if isinstance(event, TimerEventDefinition) and isinstance(value, str):
                 due_at = TimerEventDefinition.get_datetime(value)
                 next_timer = due_at if next_timer is None else min(next_timer, due_at)
+                timers[str(task.id)] = value
     return Observation(
         completed_elements=done,
         active_elements=active,
@@ -265,4 +277,15 @@ def observe(workflow: BpmnWorkflow) -> Observation:
         data=plain(dict(latest.data) if latest is not None else {}),
         open_tasks=[str(t.id) for t in ready_user_tasks(workflow)],
         completed=bool(workflow.completed),
+        timers=timers,
     )
+
+
+def restore_timers(workflow: BpmnWorkflow, timers: Mapping[str, str]) -> None:
+    """Give rebuilt timers the due times the live run computed from its clock."""
+    for task_id, value in timers.items():
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except TaskNotFoundException:
+            continue  # a replay that took another path; the checkpoint will say so
+        task.internal_data["event_value"] = value

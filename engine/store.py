@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import (
@@ -98,7 +99,8 @@ class ProcessDefinition(Base):
     name: Mapped[str] = mapped_column(String(256), default="")
     version: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: pages and commands name a definition far more often than they parse it.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     filename: Mapped[str] = mapped_column(String(256), default="")
     called_processes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -115,6 +117,8 @@ class Instance(Base):
     called_definitions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Hash of event `last_seq`: the next event chains onto it without reading the log.
+    last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Element ids done / waiting, for drawing the diagram without loading the state.
     completed_elements: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -126,7 +130,7 @@ class Instance(Base):
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
 
 class WorkflowState(Base):
@@ -145,8 +149,16 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_open_role", "status", "role"),
-        Index("ix_human_task_open_assignee", "status", "assignee"),
+        # The inbox: open tasks of one role in due order, read straight off this index.
+        Index(
+            "ix_human_task_inbox",
+            "role",
+            text("(due_at IS NULL)"),
+            "due_at",
+            "created_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
         Index("ix_human_task_instance", "instance_id", "status"),
     )
 
@@ -169,7 +181,7 @@ class HumanTask(Base):
     # task became READY: the form page never deserialises workflow state.
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
 
-    instance: Mapped[Instance] = relationship(lazy="joined")
+    instance: Mapped[Instance] = relationship(lazy="select")
 
 
 class Event(Base):
@@ -208,7 +220,7 @@ class ImprovementRecord(Base):
     closed_on: Mapped[datetime | None] = mapped_column(nullable=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    instance: Mapped[Instance] = relationship(lazy="joined")
+    instance: Mapped[Instance] = relationship(lazy="select")
 
 
 class Metric(Base):

@@ -74,6 +74,7 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
     def worker_once() -> None:
         result = runner.invoke(main, ["worker", "--once"])
         assert result.exit_code == 0, result.output
+        assert "timers fired in 1 instance(s)" in result.output, result.output
         fired.append(result.output)
 
     door.fire_timers = worker_once  # type: ignore[method-assign]

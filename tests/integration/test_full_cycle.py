@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import history, queries
-from engine.runtime import Actor, Runtime
+from engine.runtime import Actor, Runtime, WorkflowCache
 from engine.store import Database, Event, HumanTask, ImprovementRecord, MetricValue
 from tests.cycle import Driver
 
@@ -40,10 +40,20 @@ class RuntimeDoor:
         assert self.rt.fire_due_timers()
 
 
+@pytest.fixture(params=["warm", "cold"])
+def any_runtime(request: pytest.FixtureRequest, db: Database) -> Runtime:
+    """warm: the workflow stays in memory between commands; cold: nothing is cached and
+    the state is snapshotted every 7 events, so most commands rebuild the workflow from
+    the snapshot plus the events since (as another web worker would)."""
+    if request.param == "warm":
+        return Runtime(db)
+    return Runtime(db, cache=WorkflowCache(capacity=0), snapshot_every=7)
+
+
 def test_full_cycle_through_service_layer(
-    rt: Runtime, db: Database, actors: dict[str, Actor]
+    any_runtime: Runtime, db: Database, actors: dict[str, Actor]
 ) -> None:
-    result = Driver(RuntimeDoor(rt, db, actors)).run()
+    result = Driver(RuntimeDoor(any_runtime, db, actors)).run()
     iid = result.instance_id
 
     by_metric = {g["metric"]: g for g in result.gaps_first_round}

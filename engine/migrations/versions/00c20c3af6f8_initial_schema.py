@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: af941e214125
+Revision ID: 00c20c3af6f8
 Revises: 
-Create Date: 2026-11-25 11:02:31.500216
+Create Date: 2026-11-25 11:28:30.978100
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import engine.store
 
 
-revision = 'af941e214125'
+revision = '00c20c3af6f8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('called_definitions', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
+    sa.Column('last_hash', sa.String(length=64), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('completed_elements', sa.JSON(), nullable=False),
     sa.Column('active_elements', sa.JSON(), nullable=False),
@@ -129,8 +130,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.create_index('ix_human_task_instance', ['instance_id', 'status'], unique=False)
-        batch_op.create_index('ix_human_task_open_assignee', ['status', 'assignee'], unique=False)
-        batch_op.create_index('ix_human_task_open_role', ['status', 'role'], unique=False)
+
+    # Written by hand: autogenerate cannot reflect expression indexes on SQLite.
+    op.create_index(
+        'ix_human_task_inbox',
+        'human_task',
+        ['role', sa.text('(due_at IS NULL)'), 'due_at', 'created_at'],
+        postgresql_where=sa.text("status = 'open'"),
+        sqlite_where=sa.text("status = 'open'"),
+    )
 
     op.create_table('improvement_record',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -189,9 +197,8 @@ def downgrade() -> None:
 
     op.drop_table('improvement_record')
     with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.drop_index('ix_human_task_open_role')
-        batch_op.drop_index('ix_human_task_open_assignee')
         batch_op.drop_index('ix_human_task_instance')
+    op.drop_index('ix_human_task_inbox', table_name='human_task')
 
     op.drop_table('human_task')
     with op.batch_alter_table('event', schema=None) as batch_op:
