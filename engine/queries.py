@@ -13,7 +13,7 @@ from engine.errors import NotFound
 from engine.runtime import Actor
 from engine.store import Event, HumanTask, ImprovementRecord, Instance, ProcessDefinition
 
-INBOX_PAGE = 100
+INBOX_PAGE = 50
 
 
 def _inbox_order(task: HumanTask) -> tuple[bool, Any, Any]:

@@ -124,15 +124,12 @@ def note_task(
 
 
 def sync(record: ImprovementRecord, instance: Instance) -> None:
+    """The register's columns. The record's content lives in the instance data and is
+    joined in when the record is read (describe), not copied on every command."""
     data = instance.data or {}
-    record.source = data.get("source")
-    record.reference = data.get("reference")
-    record.description = data.get("description")
-    fields = dict(record.fields or {})
-    for name in RECORD_FIELDS:
-        if name in data:
-            fields[name] = data[name]
-    record.fields = fields
+    for name in ("source", "reference", "description"):
+        if getattr(record, name) != data.get(name):
+            setattr(record, name, data.get(name))
     if instance.status == "completed":
         record.status = "closed"
         record.closed_on = record.closed_on or instance.completed_at
@@ -143,8 +140,13 @@ def sync(record: ImprovementRecord, instance: Instance) -> None:
                 break
 
 
-def describe(record: ImprovementRecord) -> dict[str, Any]:
+def describe(record: ImprovementRecord, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record as the register and exports show it: the logged entries (reviews,
+    monitoring) plus the procedure's fields from the instance data."""
+    data = record.instance.data if data is None else data
+    content = {name: (data or {}).get(name) for name in RECORD_FIELDS if name in (data or {})}
     return {
+        **content,
         "number": record.number,
         "status": record.status,
         "instance_id": record.instance_id,

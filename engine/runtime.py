@@ -30,7 +30,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import Task
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -344,7 +344,7 @@ class Runtime:
                         recorded_at=main.at,
                     )
                 )
-        self._sync_tasks(session, instance, workflow, now)
+        self._sync_tasks(session, instance, seen.ready, now)
         instance.completed_elements = seen.completed_elements
         instance.active_elements = seen.active_elements
         instance.next_timer_at = seen.next_timer_at
@@ -360,7 +360,7 @@ class Runtime:
             )
         if record is not None:
             records.sync(record, instance)
-        self._save_state(session, instance, workflow)
+        self._save_state(session, instance, workflow, first=type_ == "instance_started")
         self._remember_after_commit(session, instance, workflow)
         started = None
         if seen.completed and seen.data.get("next_cycle"):
@@ -370,9 +370,9 @@ class Runtime:
         )
 
     def _sync_tasks(
-        self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime
+        self, session: Session, instance: Instance, ready_tasks: list[Task], now: datetime
     ) -> None:
-        ready = {str(t.id): t for t in stepping.ready_user_tasks(workflow)}
+        ready = {str(t.id): t for t in ready_tasks}
         open_rows = {
             row.id: row
             for row in session.scalars(
@@ -382,7 +382,9 @@ class Runtime:
             )
         }
         for task_id, row in open_rows.items():
-            if task_id not in ready:
+            # Rows this command already closed are still 'open' in the database: the
+            # session does not flush before it queries.
+            if task_id not in ready and row.status == "open":
                 row.status = "cancelled"
                 row.completed_at = now
         for task_id, task in ready.items():
@@ -439,22 +441,27 @@ class Runtime:
             parts.append(assignee)
         return " · ".join(parts)[:250]
 
-    def _save_state(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
-        state = session.get(WorkflowState, instance.id)
+    def _save_state(
+        self, session: Session, instance: Instance, workflow: BpmnWorkflow, first: bool
+    ) -> None:
         due = (
-            state is None
+            first
             or instance.status != "running"
-            or instance.last_seq - state.seq >= self.snapshot_every
+            or instance.last_seq - instance.snapshot_seq >= self.snapshot_every
         )
         if not due:
             return
         text = self.serializer.dumps(workflow)
-        if state is None:
-            session.add(WorkflowState(instance_id=instance.id, seq=instance.last_seq, state=text))
+        values = {"seq": instance.last_seq, "state": text, "saved_at": utcnow()}
+        if first:
+            session.add(WorkflowState(instance_id=instance.id, **values))
         else:
-            state.seq = instance.last_seq
-            state.state = text
-            state.saved_at = utcnow()
+            session.execute(
+                update(WorkflowState)
+                .where(WorkflowState.instance_id == instance.id)
+                .values(**values)
+            )
+        instance.snapshot_seq = instance.last_seq
 
     # ---- commands --------------------------------------------------------------------------
 
@@ -503,6 +510,7 @@ class Runtime:
             status="running",
             last_seq=0,
             last_hash=history.GENESIS_HASH,
+            snapshot_seq=0,
             data={},
             started_by=actor.username,
             started_at=utcnow(),

@@ -225,6 +225,7 @@ class Observation:
     open_tasks: list[str] = field(default_factory=list)
     completed: bool = False
     timers: dict[str, str] = field(default_factory=dict)  # waiting timer task id -> due
+    ready: list[Task] = field(default_factory=list, repr=False)  # the open user tasks
 
     def checkpoint(self) -> dict[str, Any]:
         """What each command records of the state it left, for replay to compare; timer
@@ -268,6 +269,7 @@ def observe(workflow: BpmnWorkflow) -> Observation:
                 due_at = TimerEventDefinition.get_datetime(value)
                 next_timer = due_at if next_timer is None else min(next_timer, due_at)
                 timers[str(task.id)] = value
+    ready = ready_user_tasks(workflow)
     return Observation(
         completed_elements=done,
         active_elements=active,
@@ -275,9 +277,10 @@ def observe(workflow: BpmnWorkflow) -> Observation:
         # The data of the newest finished element, not workflow.data: SpiffWorkflow's end
         # join merges every finished branch into the latter, per-person entries included.
         data=plain(dict(latest.data) if latest is not None else {}),
-        open_tasks=[str(t.id) for t in ready_user_tasks(workflow)],
+        open_tasks=[str(t.id) for t in ready],
         completed=bool(workflow.completed),
         timers=timers,
+        ready=ready,
     )
 
 

@@ -119,6 +119,7 @@ class Instance(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Hash of event `last_seq`: the next event chains onto it without reading the log.
     last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    snapshot_seq: Mapped[int] = mapped_column(Integer, default=0)  # seq of workflow_state
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Element ids done / waiting, for drawing the diagram without loading the state.
     completed_elements: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -309,7 +310,8 @@ class Database:
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # No autoflush: a command writes once, at commit, in as few statements as it can.
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @classmethod
     def bound_to(cls, connection: Connection) -> Database:
@@ -317,7 +319,10 @@ class Database:
         savepoint: tests roll the whole outer transaction back afterwards."""
         db = cls(str(connection.engine.url), connection.engine)
         db.sessions = sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
         )
         return db
 

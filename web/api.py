@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from engine import history, queries, records, replay, specs
 from engine.errors import Forbidden, NotFound, ValidationFailed
@@ -188,7 +189,11 @@ def deploy_model() -> Any:
 @token_required
 def improvements() -> Any:
     with services().db.sessions() as session:
-        rows = session.scalars(select(ImprovementRecord).order_by(ImprovementRecord.id.desc()))
+        rows = session.scalars(
+            select(ImprovementRecord)
+            .options(joinedload(ImprovementRecord.instance))
+            .order_by(ImprovementRecord.id.desc())
+        )
         return jsonify([records.describe(r) for r in rows.unique()])
 
 

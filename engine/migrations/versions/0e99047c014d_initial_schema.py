@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 00c20c3af6f8
+Revision ID: 0e99047c014d
 Revises: 
-Create Date: 2026-11-25 11:28:30.978100
+Create Date: 2026-11-25 11:35:17.551280
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import engine.store
 
 
-revision = '00c20c3af6f8'
+revision = '0e99047c014d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -71,6 +71,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
+    sa.Column('snapshot_seq', sa.Integer(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('completed_elements', sa.JSON(), nullable=False),
     sa.Column('active_elements', sa.JSON(), nullable=False),
