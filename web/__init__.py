@@ -98,13 +98,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login = LoginManager(app)
     login.login_view = "auth.login"
 
-    from web import api, auth, errors, inbox, instances, tasks
+    from web import admin, api, audit, auth, errors, inbox, instances, tasks
 
     login.user_loader(auth.load_user)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(instances.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     errors.register(app)
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from engine import queries, records
 from engine.errors import Forbidden, NotFound
-from engine.store import HumanTask, Instance, ProcessDefinition
+from engine.store import HumanTask, Instance
 from web import services, ui
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
@@ -66,13 +66,7 @@ def show(instance_id: int) -> Any:
     actor = current_user.actor
     with services().db.sessions() as session:
         view = queries.instance_view(session, instance_id)
-        names = dict(ui.element_names(view.definition))
-        # Elements of called processes (change management) appear in tasks and history too.
-        for definition_id in (view.instance.called_definitions or {}).values():
-            called = session.get(ProcessDefinition, definition_id)
-            if called is not None:
-                for element, name in ui.element_names(called).items():
-                    names.setdefault(element, name)
+        names = ui.instance_element_names(session, view.instance)
         session.expunge_all()
     instance = view.instance
     main_data, other_data = ui.split_instance_data(dict(instance.data or {}))

@@ -15,7 +15,7 @@ from flask_login import current_user
 from engine import forms, specs
 from engine.errors import DomainError
 from engine.roles import ADMIN, ALL_ROLES, AUDITOR
-from engine.store import HumanTask, ProcessDefinition
+from engine.store import HumanTask, Instance, ProcessDefinition
 
 STARTER_ROLES = ("ImprovementOwner", ADMIN)
 
@@ -344,6 +344,18 @@ def element_names(definition: ProcessDefinition) -> dict[str, str]:
         names = {}
     with _names_lock:
         _element_names[key] = names
+    return names
+
+
+def instance_element_names(session: Any, instance: Instance) -> dict[str, str]:
+    """Element names of an instance's pinned definition and of the processes it calls
+    (change management's elements appear in its tasks and history too)."""
+    names = dict(element_names(instance.definition))
+    for definition_id in (instance.called_definitions or {}).values():
+        called = session.get(ProcessDefinition, definition_id)
+        if called is not None:
+            for element, name in element_names(called).items():
+                names.setdefault(element, name)
     return names
 
 

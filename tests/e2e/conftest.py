@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from engine.store import Database
 from tests.conftest import prepared_database
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,7 +47,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[str]:
+def live_app(tmp_path: Path) -> Iterator[tuple[str, Database]]:
+    """A served app and its database, so a test can prepare data the pages then show."""
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'e2e.sqlite3'}")
@@ -55,10 +57,15 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", db
     finally:
         server.shutdown()
         db.dispose()
+
+
+@pytest.fixture
+def live_server(live_app: tuple[str, Database]) -> str:
+    return live_app[0]
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""The audit console through the Flask test client: search, integrity panel, steps, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, ImprovementRecord
+from tests.cycle import METRICS, REGISTER, Driver
+from tests.integration.test_full_cycle import RuntimeDoor
+from tests.integration.test_pages import client_for
+
+
+@pytest.fixture
+def improvement(rt: Runtime, db: Database, actors: dict[str, Actor]) -> dict[str, Any]:
+    """An improvement part-way: registered, metrics proposed by both owners, defined."""
+    door = RuntimeDoor(rt, db, actors)
+    driver = Driver(door)
+    iid = door.start("owner")
+    driver.do("owner", iid, "register_input", REGISTER)
+    for owner, name, unit, direction in (
+        ("po1", "可用率", "%", "higher_better"),
+        ("po2", "MTTR", "h", "lower_better"),
+    ):
+        proposal = {"name": name, "unit": unit, "direction": direction, "method": "统计"}
+        driver.do(owner, iid, "propose_metrics", {"metrics": [proposal]})
+    driver.do("owner", iid, "define_metrics", {"metrics": METRICS})
+    with db.sessions() as session:
+        number = session.scalar(
+            select(ImprovementRecord.number).where(ImprovementRecord.instance_id == iid)
+        )
+        events = list(
+            session.scalars(select(Event).where(Event.instance_id == iid).order_by(Event.seq))
+        )
+        registered = next(
+            e.seq for e in events if e.type == "task_completed" and e.bpmn_id == "register_input"
+        )
+        return {"id": iid, "number": number, "events": len(events), "registered": registered}
+
+
+@pytest.fixture
+def auditor(app: Any) -> Any:
+    return client_for(app, "auditor")
+
+
+def test_search_by_record_number_finds_it(auditor: Any, improvement: dict[str, Any]) -> None:
+    number = improvement["number"]
+    response = auditor.get(f"/audit?number={number.lower()}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert number in html
+    assert f'href="/audit/instances/{improvement["id"]}"' in html
+    row = re.search(rf">{number}</a>.*?</tr>", html, re.S)
+    assert row and f'<td class="num">{improvement["events"]}</td>' in row.group(0)
+
+    misses = auditor.get("/audit?number=SI-1999-9999").get_data(as_text=True)
+    assert f'href="/audit/instances/{improvement["id"]}"' not in misses
+
+
+def test_search_filters_by_person_status_source_and_dates(
+    auditor: Any, improvement: dict[str, Any]
+) -> None:
+    link = f'href="/audit/instances/{improvement["id"]}"'
+
+    def found(query: str) -> bool:
+        response = auditor.get(f"/audit?{query}")
+        assert response.status_code == 200, query
+        return link in response.get_data(as_text=True)
+
+    assert found("person=po2")  # acted in it (proposed metrics), did not start it
+    assert found("person=owner")
+    assert not found("person=cab")
+    assert found("status=running") and not found("status=completed")
+    assert found("source=customer_feedback") and not found("source=internal_audit")
+    assert found("started_from=2000-01-01&started_to=2999-12-31")
+    assert not found("started_to=2000-01-01")
+    assert found("started_from=not-a-date")  # ignored, with a note
+    assert "audit-results" in auditor.get("/audit").get_data(as_text=True)
+
+
+def test_instance_page_shows_verified_chain_and_matching_replay(
+    auditor: Any, improvement: dict[str, Any]
+) -> None:
+    response = auditor.get(f"/audit/instances/{improvement['id']}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert improvement["number"] in html
+    assert 'id="check-chain" data-ok="true"' in html
+    assert 'id="check-replay" data-ok="true"' in html
+    assert "哈希链校验通过" in html and "重放结果与记录一致" in html
+    assert f'type="range" id="step-slider" min="1" max="{improvement["events"]}"' in html
+    assert "/history.json" in html and "/history.csv" in html
+    assert html.count('class="timeline-item') == improvement["events"]
+    assert "<script>" not in html  # no inline scripts
+    # no state-changing forms apart from log-out
+    assert re.findall(r'<form method="post" action="([^"]*)"', html) == ["/logout"]
+
+
+def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str, Any]) -> None:
+    k = improvement["registered"]
+    response = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["ok"] is True and body["step"] == k
+    state = body["state"]
+    assert state["seq"] == k and state["bpmn_id"] == "register_input"
+    assert "register_input" in state["completed_elements"]
+    assert "define_metrics" not in state["completed_elements"]
+    assert state["active_elements"] == ["propose_metrics"]
+    assert "source" in state["changed"] and state["data"]["source"] == "customer_feedback"
+    assert body["before"]["source"] is None
+    assert 'data-key="source"' in body["html"]["changes"]
+    assert "metrics" not in state["data"]
+
+    last = auditor.get(f"/audit/instances/{improvement['id']}/steps/{improvement['events']}")
+    assert "define_metrics" in last.get_json()["state"]["completed_elements"]
+    assert auditor.get(f"/audit/instances/{improvement['id']}/steps/0").status_code == 404
+    too_far = improvement["events"] + 1
+    assert auditor.get(f"/audit/instances/{improvement['id']}/steps/{too_far}").status_code == 404
+
+
+def test_history_exports_are_downloads(auditor: Any, improvement: dict[str, Any]) -> None:
+    base = f"/audit/instances/{improvement['id']}"
+    response = auditor.get(f"{base}/history.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert f"{improvement['number']}-history.csv" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    lines = text.splitlines()
+    assert len(lines) == improvement["events"] + 1
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(r["seq"]) for r in rows] == list(range(1, improvement["events"] + 1))
+
+    response = auditor.get(f"{base}/history.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    events = json.loads(response.get_data(as_text=True))
+    assert len(events) == improvement["events"] and events[0]["type"] == "instance_started"
+
+
+def test_tampered_payload_shows_the_broken_seq(
+    auditor: Any, improvement: dict[str, Any], db: Database
+) -> None:
+    k = improvement["registered"]
+    with db.transaction() as session:
+        event = session.scalar(
+            select(Event).where(Event.instance_id == improvement["id"], Event.seq == k)
+        )
+        payload = json.loads(json.dumps(event.payload))
+        payload["data"]["description"] = "改过的描述"
+        session.execute(update(Event).where(Event.id == event.id).values(payload=payload))
+
+    html = auditor.get(f"/audit/instances/{improvement['id']}").get_data(as_text=True)
+    assert f'id="check-chain" data-ok="false" data-broken-at="{k}"' in html
+    assert f"哈希链在事件 {k} 处断裂" in html
+    assert f"event {k} was altered after it was written" in html
+    # the replay reaches the altered data too, and says where it differs
+    assert f'id="check-replay" data-ok="false" data-mismatch-at="{k}"' in html
+    body = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k}").get_json()
+    assert body["ok"] is False and body["mismatch"]["seq"] == k
+    assert "此事件破坏了哈希链" in body["html"]["event"]
+
+
+def test_owner_gets_403_and_strangers_the_login(app: Any, improvement: dict[str, Any]) -> None:
+    owner = client_for(app, "owner")
+    for url in (
+        "/audit",
+        f"/audit/instances/{improvement['id']}",
+        f"/audit/instances/{improvement['id']}/history.csv",
+    ):
+        assert owner.get(url).status_code == 403, url
+    assert "/audit" not in owner.get("/").get_data(as_text=True)
+    anonymous = app.test_client().get("/audit")
+    assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login")
+
+
+def test_admin_may_audit_and_sees_both_nav_links(app: Any, improvement: dict[str, Any]) -> None:
+    admin = client_for(app, "admin")
+    html = admin.get(f"/audit/instances/{improvement['id']}").get_data(as_text=True)
+    assert 'href="/audit"' in html and "审计" in html
+    assert 'href="/admin/users"' in html and "用户管理" in html

@@ -1,0 +1,204 @@
+"""Read-only queries of the audit console: instance search, the integrity report of one
+instance (hash chain + replay) and the state at one step. Nothing here writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine import history, queries, replay
+from engine.errors import NotFound
+from engine.store import Event, ImprovementRecord, Instance, ProcessDefinition, User
+
+STATUSES = ("running", "completed")
+SOURCES = (
+    "management_review",
+    "internal_audit",
+    "customer_feedback",
+    "service_report",
+    "satisfaction_survey",
+    "periodic_review",
+)
+SEARCH_LIMIT = 200
+
+
+@dataclass
+class SearchFilters:
+    number: str = ""
+    source: str = ""
+    started_from: date | None = None
+    started_to: date | None = None
+    person: str = ""
+    status: str = ""
+    invalid: list[str] = field(default_factory=list)  # names of fields whose input was ignored
+
+    @classmethod
+    def parse(cls, args: Any) -> SearchFilters:
+        found = cls(
+            number=(args.get("number") or "").strip(),
+            person=(args.get("person") or "").strip(),
+        )
+        source = args.get("source") or ""
+        if source in SOURCES:
+            found.source = source
+        elif source:
+            found.invalid.append("source")
+        status = args.get("status") or ""
+        if status in STATUSES:
+            found.status = status
+        elif status:
+            found.invalid.append("status")
+        for name in ("started_from", "started_to"):
+            text = (args.get(name) or "").strip()
+            if not text:
+                continue
+            try:
+                setattr(found, name, date.fromisoformat(text))
+            except ValueError:
+                found.invalid.append(name)
+        return found
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.number
+            or self.source
+            or self.started_from
+            or self.started_to
+            or self.person
+            or self.status
+        )
+
+
+@dataclass
+class SearchRow:
+    instance: Instance
+    record: ImprovementRecord | None
+    events: int
+
+
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+
+
+def search(
+    session: Session, filters: SearchFilters, zone: tzinfo, limit: int = SEARCH_LIMIT
+) -> tuple[list[SearchRow], bool]:
+    """Instances matching every filter, newest first, and whether more than `limit` match.
+    Dates are days in the reader's time zone `zone`; `started_to` includes its whole day."""
+    events = select(func.count(Event.id)).where(Event.instance_id == Instance.id).scalar_subquery()
+    query = select(Instance, ImprovementRecord, events).outerjoin(
+        ImprovementRecord, ImprovementRecord.instance_id == Instance.id
+    )
+    if filters.number:
+        text = filters.number.upper()
+        match = func.upper(ImprovementRecord.number).contains(text, autoescape=True)
+        plain = text.lstrip("#")
+        query = query.where(or_(match, Instance.id == int(plain)) if plain.isdigit() else match)
+    if filters.source:
+        query = query.where(ImprovementRecord.source == filters.source)
+    if filters.status:
+        query = query.where(Instance.status == filters.status)
+    if filters.started_from:
+        query = query.where(Instance.started_at >= _day_start(filters.started_from, zone))
+    if filters.started_to:
+        end = _day_start(filters.started_to + timedelta(days=1), zone)
+        query = query.where(Instance.started_at < end)
+    if filters.person:
+        acted = exists().where(Event.instance_id == Instance.id, Event.actor == filters.person)
+        query = query.where(or_(Instance.started_by == filters.person, acted))
+    rows = session.execute(query.order_by(Instance.id.desc()).limit(limit + 1)).unique().all()
+    found = [SearchRow(i, r, int(n or 0)) for i, r, n in rows[:limit]]
+    return found, len(rows) > limit
+
+
+def people(session: Session) -> list[tuple[str, str]]:
+    """(username, display name) of every user, for the person filter's suggestions."""
+    return [(u, d or "") for u, d in session.execute(select(User.username, User.display_name))]
+
+
+@dataclass
+class AuditView:
+    instance: Instance
+    record: ImprovementRecord | None
+    definitions: list[ProcessDefinition]  # the pinned one first, then called processes
+    verification: history.Verification
+    replay: replay.ReplayResult
+    events: list[dict[str, Any]]
+    checked_at: datetime
+
+
+def audit_view(session: Session, instance_id: int) -> AuditView:
+    view = queries.instance_view(session, instance_id, with_events=False)
+    instance = view.instance
+    definitions = [view.definition]
+    for definition_id in (instance.called_definitions or {}).values():
+        called = session.get(ProcessDefinition, definition_id)
+        if called is not None:
+            definitions.append(called)
+    return AuditView(
+        instance=instance,
+        record=view.record,
+        definitions=definitions,
+        verification=history.verify(session, instance_id),
+        replay=replay.replay(session, instance_id),
+        events=queries.event_dicts(session, instance_id),
+        checked_at=datetime.now(UTC),
+    )
+
+
+def initial_step(result: replay.ReplayResult, requested: int | None) -> int:
+    """The step the page opens at: the one asked for, else the last one, or after a
+    mismatch the last step the replay could still vouch for."""
+    if result.steps == 0:
+        return 0
+    default = result.steps
+    if result.mismatch is not None:
+        default = result.mismatch.seq - 1
+    return max(1, min(requested if requested is not None else default, result.steps))
+
+
+@dataclass
+class StepView:
+    result: replay.ReplayResult
+    before: dict[str, Any]  # the previous step's value of each changed key
+    broken_at: int | None  # first broken link of the hash chain, if any
+    event: dict[str, Any] | None  # the recorded event of this step (also past a mismatch)
+
+    @property
+    def state(self) -> replay.StepState | None:
+        return self.result.state
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.result.as_dict(), "before": self.before}
+
+
+def step_view(
+    session: Session,
+    instance_id: int,
+    step: int,
+    replayed: replay.ReplayResult | None = None,
+    verification: history.Verification | None = None,
+) -> StepView:
+    """The replayed state at `step` and, for its changed keys, the values one step earlier.
+    `replayed` and `verification` are reused when the caller has them already."""
+    if session.get(Instance, instance_id) is None:
+        raise NotFound(f"no instance {instance_id}")
+    if replayed is not None and replayed.step == step:
+        result = replayed
+    else:
+        result = replay.replay(session, instance_id, step)
+    verification = verification or history.verify(session, instance_id)
+    before: dict[str, Any] = {}
+    state = result.state
+    if state is not None and state.changed:
+        earlier = replay.replay(session, instance_id, step - 1).state if step > 1 else None
+        data = earlier.data if earlier is not None else {}
+        before = {key: data.get(key) for key in state.changed}
+    row = session.scalar(select(Event).where(Event.instance_id == instance_id, Event.seq == step))
+    event = history.describe(row) if row is not None else None
+    return StepView(result, before, verification.broken_at, event)
