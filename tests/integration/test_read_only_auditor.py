@@ -1,0 +1,86 @@
+"""Auditors read everything and change nothing: every command of the web app and of
+the API, found by walking the URL map, answers 403 and writes nothing.
+
+A new command that is not refused fails this test; a new URL parameter it does not
+know how to fill fails it too, so nobody can add a command without deciding here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, HumanTask, ProcessDefinition, User
+from tests.integration.test_pages import client_for, csrf_token
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Not commands: signing in and out, and obtaining a token, are the same for everyone.
+NOT_COMMANDS = {"auth.login", "auth.logout", "api.token"}
+
+
+def counts(db: Database) -> tuple[int, int, int, int]:
+    with db.sessions() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Event)) or 0,
+            session.scalar(
+                select(func.count()).select_from(HumanTask).where(HumanTask.claimed_by.is_not(None))
+            )
+            or 0,
+            session.scalar(select(func.count()).select_from(ProcessDefinition)) or 0,
+            session.scalar(select(func.count()).select_from(User)) or 0,
+        )
+
+
+def test_every_command_refuses_the_auditor(
+    app: Any, db: Database, rt: Runtime, actors: dict[str, Actor]
+) -> None:
+    iid = rt.start_instance(actors["owner"]).instance_id
+    with db.sessions() as session:
+        task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == iid))
+        user_id = session.scalar(select(User.id).where(User.username == "po1"))
+    values = {"task_id": task_id, "instance_id": iid, "user_id": user_id}
+
+    web = client_for(app, "auditor")
+    token = csrf_token(web, "/")
+    api = app.test_client()
+    bearer = api.post("/api/v1/auth/token", json={"username": "auditor", "password": "demo"}).json[
+        "token"
+    ]
+    before = counts(db)
+
+    checked = []
+    for rule in app.url_map.iter_rules():
+        methods = (rule.methods or set()) & WRITE_METHODS
+        if not methods or rule.endpoint in NOT_COMMANDS or rule.endpoint == "static":
+            continue
+        unknown = set(rule.arguments) - set(values)
+        assert not unknown, f"{rule.rule}: add a value for {unknown} to this test"
+        built = rule.build({k: values[k] for k in rule.arguments})
+        assert built is not None
+        url = built[1]
+        for method in sorted(methods):
+            if rule.rule.startswith("/api/"):
+                response = api.open(
+                    url,
+                    method=method,
+                    json={"data": {}},
+                    headers={"Authorization": f"Bearer {bearer}"},
+                )
+            else:
+                response = web.open(url, method=method, data={"csrf_token": token})
+            assert response.status_code == 403, f"{method} {rule.rule} gave {response.status_code}"
+            checked.append(f"{method} {rule.rule}")
+
+    # the commands DESIGN names are all among them
+    for expected in (
+        "POST /api/v1/instances",
+        "POST /api/v1/tasks/<task_id>/claim",
+        "POST /api/v1/tasks/<task_id>/complete",
+        "POST /api/v1/models",
+        "POST /instances/new",
+        "POST /tasks/<task_id>",
+        "POST /admin/users/new",
+    ):
+        assert expected in checked, expected
+    assert counts(db) == before
