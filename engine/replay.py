@@ -96,6 +96,7 @@ class StepState:
     open_tasks: list[dict[str, Any]]
     data: dict[str, Any]
     changed: list[str]
+    before: dict[str, Any]  # the previous step's value of each changed key
     event: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,6 +111,7 @@ class StepState:
             "open_tasks": self.open_tasks,
             "data": self.data,
             "changed": self.changed,
+            "before": self.before,
             "event": self.event,
         }
 
@@ -165,9 +167,12 @@ def _pinned_specs(session: Session, instance: Instance, started: Event) -> specs
     return specs.parsed_specs(top.process_id, [r for r in rows if r is not None])
 
 
-def replay(session: Session, instance_id: int, step: int | None = None) -> ReplayResult:
+def replay(
+    session: Session, instance_id: int, step: int | None = None, *, to_the_end: bool = True
+) -> ReplayResult:
     """Replay every event; return the state at `step` (default: the last) and the first
-    mismatch, if any. A mismatch stops the replay: what follows it cannot be trusted."""
+    mismatch, if any. A mismatch stops the replay: what follows it cannot be trusted.
+    With `to_the_end=False` the replay stops at `step` (and vouches only for that far)."""
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
@@ -226,6 +231,8 @@ def replay(session: Session, instance_id: int, step: int | None = None) -> Repla
                 previous = stepping.observe(workflow).data
             if workflow is not None and event.seq == target:
                 state = _state_at(event, workflow, previous)
+                if not to_the_end:
+                    return ReplayResult(True, total, target, state, None)
         if pending:
             task, call = pending[0]  # the replay produced results the record lacks
             raise Mismatch(
@@ -385,6 +392,7 @@ def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) ->
         for t in stepping.ready_user_tasks(workflow)
     ]
     described = describe_event(event)
+    changed = _changed(previous, seen.data)
     return StepState(
         seq=event.seq,
         type=event.type,
@@ -395,6 +403,7 @@ def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) ->
         active_elements=seen.active_elements,
         open_tasks=open_tasks,
         data=seen.data,
-        changed=_changed(previous, seen.data),
+        changed=changed,
+        before={key: previous.get(key) for key in changed},
         event=described,
     )

@@ -191,14 +191,9 @@ def step_view(
     if replayed is not None and replayed.step == step:
         result = replayed
     else:
-        result = replay.replay(session, instance_id, step)
+        result = replay.replay(session, instance_id, step, to_the_end=False)
     verification = verification or history.verify(session, instance_id)
-    before: dict[str, Any] = {}
-    state = result.state
-    if state is not None and state.changed:
-        earlier = replay.replay(session, instance_id, step - 1).state if step > 1 else None
-        data = earlier.data if earlier is not None else {}
-        before = {key: data.get(key) for key in state.changed}
+    before = result.state.before if result.state is not None else {}
     row = session.scalar(select(Event).where(Event.instance_id == instance_id, Event.seq == step))
     event = history.describe(row) if row is not None else None
     return StepView(result, before, verification.broken_at, event)
