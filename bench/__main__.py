@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bench import api, inbox, persisted, raw, replay_bench, state_size
+from bench import api, inbox, persisted, raw, replay_bench, state_size, verify_bench
 from bench.common import RESULTS_DIR, postgres_available, postgres_url, rounded
 
-FIGURES = ("raw", "state_size", "persisted", "growth", "replay", "inbox", "api")
+FIGURES = ("raw", "state_size", "persisted", "growth", "replay", "verify", "inbox", "api")
 
 # key: (goal text, test, what it is)
 GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
@@ -42,6 +42,11 @@ GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
     "inbox_p95_ms_10k": ("< 50", lambda v: v < 50, "inbox p95 ms, 10k open instances (worst db)"),
     "inbox_growth": ("≤ 1.5", lambda v: v <= 1.5, "inbox p95 10k ÷ 100 instances (worst db)"),
     "replay_ratio": ("≤ 2", lambda v: v <= 2, "replay 102 steps ÷ raw same steps (SQLite)"),
+    "verify_10k_events_s": (
+        "< 1",
+        lambda v: v < 1,
+        "verify a 10,000-event hash chain, s (worst db)",
+    ),
     "api_throughput_ratio": (
         "≥ 0.20",
         lambda v: v >= 0.20,
@@ -134,6 +139,14 @@ class Run:
             pg["details"].pop("profile_top10_ms_per_replay", None)
             self.details["replay_ratio"]["postgres"] = {"ratio": pg["ratio"], **pg["details"]}
 
+    def run_verify(self) -> None:
+        size = {"events": 2_000, "repeats": 1} if self.quick else {}
+        per_backend = {"sqlite": verify_bench.measure("sqlite", **size)}
+        if self.postgres:
+            per_backend["postgres"] = verify_bench.measure("postgres", **size)
+        self.results["verify_10k_events_s"] = max(v["seconds"] for v in per_backend.values())
+        self.details["verify_10k_events_s"] = {k: v["details"] for k, v in per_backend.items()}
+
     def run_inbox(self) -> None:
         size = (
             {"small": 100, "large": 1_000, "queries_n": 20}
@@ -177,6 +190,7 @@ class Run:
         self.figure("persisted", self.run_persisted)
         self.figure("growth", self.run_growth)
         self.figure("replay", self.run_replay)
+        self.figure("verify", self.run_verify)
         self.figure("inbox", self.run_inbox)
         self.figure("api", self.run_api)
 
