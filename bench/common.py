@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from engine import expressions, migrate, queries, runtime, seed, services, specs, stepping
+from engine import queries, seed, services, specs, stepping
 from engine.roles import role_for_lane
 from engine.runtime import Actor, Runtime
 from engine.store import Database, HumanTask, Instance, User, utcnow
@@ -162,18 +162,9 @@ def _check_bench_database(url: str) -> None:
 def prepared_database(url: str) -> Database:
     """An empty, migrated database with the demo users, catalogue and bundled diagrams
     (what tests/conftest.py prepares; PostgreSQL's schema is dropped first)."""
-    db = Database(url)
-    if db.engine.dialect.name == "postgresql":
+    if make_url(url).get_backend_name() == "postgresql":
         _check_bench_database(url)
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(db)
-    with db.transaction() as session:
-        seed.seed_demo_users(session)
-        seed.seed_catalogue(session)
-        runtime.seed_definitions(session)
-    return db
+    return seed.fresh_demo_database(url)
 
 
 def backend_url(backend: str, name: str) -> str:
@@ -287,17 +278,6 @@ class StubServiceEnvironment(TaskDataEnvironment):
         return json.dumps(function(params, self.host).result)
 
 
-def _raw_assignee(task: Any) -> str | None:
-    expression = stepping.properties(task).get("assignee")
-    if not expression:
-        return None
-    try:
-        value = expressions.evaluate(expression, task.data)
-    except Exception:
-        return None
-    return str(value) if isinstance(value, str | int) else None
-
-
 class RawDoor:
     """The same cycle on a bare in-memory BpmnWorkflow: parse once, no persistence,
     SpiffWorkflow's PythonScriptEngine. Times the step only: put the submitted data on
@@ -331,7 +311,7 @@ class RawDoor:
         found = []
         for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
             role = role_for_lane(task.task_spec.lane)
-            assignee = _raw_assignee(task)
+            assignee = stepping.assignee_of(task)
             if role not in actor.roles or assignee not in (None, username):
                 continue
             found.append(

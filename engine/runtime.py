@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from engine import expressions, forms, history, records, replay, services, specs, stepping
+from engine import forms, history, records, replay, services, specs, stepping
 from engine.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from engine.roles import ADMIN, AUDITOR, MODELER, role_for_lane
 from engine.serializer import StateSerializer
@@ -391,7 +391,7 @@ class Runtime:
             if task_id in open_rows:
                 continue
             bpmn_id = stepping.element(task) or task.task_spec.name
-            assignee = self._assignee(task)
+            assignee = stepping.assignee_of(task)
             due = _duration(stepping.properties(task).get("due_in"))
             session.add(
                 HumanTask(
@@ -410,16 +410,6 @@ class Runtime:
                     data=self._form_inputs(bpmn_id, task),
                 )
             )
-
-    def _assignee(self, task: Task) -> str | None:
-        expression = stepping.properties(task).get("assignee")
-        if not expression:
-            return None
-        try:
-            value = expressions.evaluate(expression, task.data)
-        except Exception:
-            return None
-        return str(value) if isinstance(value, str | int) else None
 
     def _form_inputs(self, bpmn_id: str, task: Task) -> dict[str, Any]:
         try:

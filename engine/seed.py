@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine.roles import ALL_ROLES, AUDITOR, MODELER
-from engine.store import Metric, User
+from engine.store import Database, Metric, User
 
 DEMO_PASSWORD = "demo"
 
@@ -152,4 +152,23 @@ def seed_demo_users(session: Session) -> list[User]:
     ]
 
 
-__all__ = ["MODELER", "seed_catalogue", "seed_demo_users", "upsert_user"]
+def fresh_demo_database(url: str) -> Database:
+    """An empty, migrated database with the demo users, the catalogue and the bundled
+    diagrams, for tests and benchmarks. On PostgreSQL the public schema is dropped
+    first: never point this at a database whose data matters."""
+    from engine import migrate, runtime
+
+    db = Database(url)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(db)
+    with db.transaction() as session:
+        seed_demo_users(session)
+        seed_catalogue(session)
+        runtime.seed_definitions(session)
+    return db
+
+
+__all__ = ["MODELER", "fresh_demo_database", "seed_catalogue", "seed_demo_users", "upsert_user"]

@@ -115,6 +115,19 @@ def properties(task: Task) -> dict[str, str]:
     return dict(extensions.get("properties") or {})
 
 
+def assignee_of(task: Task) -> str | None:
+    """The one user a task is for, from its `assignee` property (an expression over the
+    task's data, e.g. the multi-instance item `process_owner`); None: anyone in the lane."""
+    expression = properties(task).get("assignee")
+    if not expression:
+        return None
+    try:
+        value = expressions.evaluate(expression, task.data)
+    except Exception:
+        return None
+    return str(value) if isinstance(value, str | int) else None
+
+
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
     return list(workflow.get_tasks(state=TaskState.READY, manual=True))
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from engine import migrate, runtime, seed
+from engine import seed
 from engine.runtime import Actor, Runtime
 from engine.store import Base, Database, User
 
@@ -22,23 +22,9 @@ POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgres"]
 
 
-def _reset_postgres(db: Database) -> None:
-    with db.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-
-
 def prepared_database(url: str) -> Database:
     """A migrated database with demo users, catalogue and the bundled diagrams."""
-    db = Database(url)
-    if db.engine.dialect.name == "postgresql":
-        _reset_postgres(db)
-    migrate.upgrade(db)
-    with db.transaction() as session:
-        seed.seed_demo_users(session)
-        seed.seed_catalogue(session)
-        runtime.seed_definitions(session)
-    return db
+    return seed.fresh_demo_database(url)
 
 
 @pytest.fixture(scope="session")
