@@ -92,8 +92,9 @@ def _element_errors(errors: dict[str, list[str]], element_id: str, message: str)
 
 
 def _owner_id(node: etree._Element) -> str:
+    """Id of the BPMN element a (possibly nested extension) node belongs to."""
     while node is not None:
-        if node.get("id"):
+        if etree.QName(node).namespace == BPMN_NS and node.get("id"):
             return str(node.get("id"))
         node = node.getparent()
     return "?"
@@ -127,8 +128,9 @@ def validate_tree(
             _element_errors(errors, pid, "the process has no start event")
         lane_of: dict[str, str] = {}
         for lane in process.iterfind(".//bpmn:lane", NS):
-            role = role_for_lane(lane.get("name")) or role_for_lane(lane.get("id"))
-            if role is None:
+            # SpiffWorkflow reports a task's lane by the lane's name, so the name (key,
+            # zh or en name of a role) is what must resolve, whatever the id says.
+            if role_for_lane(lane.get("name")) is None:
                 _element_errors(
                     errors,
                     lane.get("id", ""),

@@ -1,0 +1,109 @@
+"""Deploying diagrams: bad input gets a clear 422 with element ids and changes nothing;
+good input becomes a new version, the same content the same version."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from engine.store import Database, ProcessDefinition
+
+BPMN = (Path(__file__).resolve().parents[2] / "bpmn" / "service_improvement.bpmn").read_text()
+
+BOMB = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&lol2;</bpmn:definitions>"""
+EXTERNAL = """<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&xxe;</bpmn:definitions>"""
+
+
+def token(client: FlaskClient, username: str) -> dict[str, str]:
+    body = client.post("/api/v1/auth/token", json={"username": username, "password": "demo"}).json
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+def definitions(db: Database) -> int:
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(ProcessDefinition)) or 0
+
+
+def without_start_event(xml: str) -> str:
+    start = xml.index("<bpmn:startEvent")
+    end = xml.index("</bpmn:startEvent>") + len("</bpmn:startEvent>")
+    return xml[:start] + xml[end:]
+
+
+@pytest.mark.parametrize(
+    ("body", "element", "reason"),
+    [
+        ("this is not xml", "diagram.bpmn", "not well-formed"),
+        (BOMB, "diagram.bpmn", "DTDs or entities"),
+        (EXTERNAL, "diagram.bpmn", "DTDs or entities"),
+        ('<?xml version="1.0"?><root/>', "diagram.bpmn", "not a BPMN 2.0 file"),
+        (
+            BPMN.replace('name="服务改进经理"', 'name="财务部"'),
+            "ImprovementManager",
+            "not a known role",
+        ),
+        (
+            BPMN.replace('id="csi/compute_gaps"', 'id="csi/rm_rf"'),
+            "compute_gaps",
+            "unknown service",
+        ),
+        (
+            BPMN.replace("decision == 'reject'", "__import__('os').system('id')"),
+            "Flow_gw_review_to_gw_plan",
+            "only these functions",
+        ),
+        (
+            BPMN.replace("phase = 'monitoring'", "phase = open('/etc/passwd')"),
+            "open_monitoring",
+            "only these functions",
+        ),
+        (without_start_event(BPMN), "service_improvement", "no start event"),
+    ],
+)
+def test_bad_diagrams_are_refused_with_reasons(
+    client: FlaskClient, db: Database, body: str, element: str, reason: str
+) -> None:
+    before = definitions(db)
+    response = client.post(
+        "/api/v1/models",
+        data=body.encode("utf-8"),
+        headers={**token(client, "admin"), "Content-Type": "application/xml"},
+    )
+    assert response.status_code == 422, response.json
+    payload: dict[str, Any] = response.json
+    assert payload["error"] == "invalid"
+    text = payload["message"] + " " + " ".join(" ".join(v) for v in payload["details"].values())
+    assert reason in text, payload
+    assert any(element in key for key in payload["details"]), payload["details"]
+    assert definitions(db) == before
+
+
+def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
+    headers = token(client, "admin")
+    upload = {"file": (io.BytesIO(BPMN.encode()), "service_improvement.bpmn")}
+    same = client.post("/api/v1/models", data=upload, headers=headers)
+    assert same.status_code == 201 and same.json["created"] is False
+    assert same.json["definitions"][0]["version"] == 1
+    changed = BPMN.replace("发起服务改进", "发起改进")
+    response = client.post(
+        "/api/v1/models",
+        data=changed.encode(),
+        headers={**headers, "Content-Type": "application/xml"},
+    )
+    assert response.status_code == 201 and response.json["created"] is True
+    assert response.json["definitions"][0]["version"] == 2
+    assert (
+        client.post(
+            "/api/v1/models", data=changed.encode(), headers=token(client, "owner")
+        ).status_code
+        == 403
+    )
