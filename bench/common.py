@@ -137,10 +137,34 @@ def postgres_url() -> str:
     return os.environ.get("CSI_BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL)
 
 
+def _create_database_if_missing(url: str) -> None:
+    """A fresh machine's server has no `csi_bench` yet: create it through the server's
+    maintenance database, so that a clean clone measures PostgreSQL too."""
+    target = make_url(url)
+    name = target.database or ""
+    _check_bench_database(url)
+    maintenance = create_engine(
+        target.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with maintenance.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        maintenance.dispose()
+
+
 def postgres_available(url: str | None = None) -> tuple[bool, str]:
-    """Whether the bench's PostgreSQL answers; the reason when it does not."""
+    """Whether the bench's PostgreSQL answers (its database is created when missing);
+    the reason when it does not."""
     url = url or postgres_url()
     try:
+        _create_database_if_missing(url)
         engine = create_engine(url, connect_args={"connect_timeout": 3})
         with engine.connect() as connection:
             connection.execute(text("select 1"))
