@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from bench.common import (
     run_cycle,
     sqlite_url,
 )
+from engine.compaction import CsiWorkflow
 from engine.history import canonical_json
 from engine.runtime import Runtime
 from engine.serializer import StateSerializer
@@ -36,7 +38,8 @@ def measure() -> dict[str, Any]:
             assert state is not None
             without_spec = len(state.state.encode("utf-8"))
             workflow = StateSerializer().loads(state.state, parsed)
-            spiff = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+            config = {**SPIFF_CONFIG, CsiWorkflow: SPIFF_CONFIG[BpmnWorkflow]}
+            spiff = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
             with_spec = len(spiff.serialize_json(workflow).encode("utf-8"))
             events = list(session.scalars(select(Event).where(Event.instance_id == iid)))
             event_bytes = sum(len(canonical_json(e.payload).encode("utf-8")) for e in events)

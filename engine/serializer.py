@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from engine.compaction import CsiWorkflow
 from engine.specs import ParsedSpecs
 
 STATE_FORMAT = "csi-state-1"
@@ -30,16 +31,18 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        dct["dropped_elements"] = list(getattr(workflow, "dropped_elements", []))
         return dct
 
     def from_dict(self, dct: dict[str, Any], **kwargs: Any) -> BpmnWorkflow:
         parsed: ParsedSpecs = kwargs["parsed"]
-        workflow = self.target_class(parsed.spec, parsed.subprocess_specs, deserializing=True)
+        workflow = CsiWorkflow(parsed.spec, parsed.subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        workflow.dropped_elements = list(dct.get("dropped_elements") or [])
         return workflow
 
 
@@ -49,6 +52,7 @@ class StateSerializer:
     def __init__(self) -> None:
         config = dict(SPIFF_CONFIG)
         config[BpmnWorkflow] = _SpeclessWorkflowConverter
+        config[CsiWorkflow] = _SpeclessWorkflowConverter
         self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
     def dumps(self, workflow: BpmnWorkflow) -> str:

@@ -29,7 +29,7 @@ from SpiffWorkflow.exceptions import (
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine import expressions, ids, services
+from engine import compaction, expressions, ids, services
 from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression
 from engine.history import plain
 from engine.specs import ParsedSpecs
@@ -140,6 +140,7 @@ def _run(workflow: BpmnWorkflow, step: Callable[[], Any]) -> None:
     try:
         step()
         workflow.do_engine_steps()
+        compaction.compact(workflow)
     except DomainError:
         raise
     except SpiffWorkflowException as exc:
@@ -156,7 +157,7 @@ def start(
     parsed: ParsedSpecs, instance_id: int, data: Mapping[str, Any], host: ServiceHost | None
 ) -> BpmnWorkflow:
     with ids.deterministic(instance_id, 0):
-        workflow = BpmnWorkflow(
+        workflow = compaction.CsiWorkflow(
             parsed.spec, parsed.subprocess_specs, script_engine=SafeScriptEngine(host)
         )
         first = workflow.get_next_task(state=TaskState.READY)
@@ -257,7 +258,7 @@ def data_digest(data: Any) -> str:
 
 
 def observe(workflow: BpmnWorkflow) -> Observation:
-    done: list[str] = []
+    done: list[str] = list(getattr(workflow, "dropped_elements", []))
     active: list[str] = []
     next_timer: datetime | None = None
     timers: dict[str, str] = {}
