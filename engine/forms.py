@@ -13,8 +13,9 @@ import copy
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from engine.specs import DEFAULT_BPMN_DIR
 FORMS_DIR = DEFAULT_BPMN_DIR / "forms"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Form:
     key: str
     title: Mapping[str, str]
@@ -34,6 +35,10 @@ class Form:
     context: tuple[str, ...]
     prefill: str | None
     schema: Mapping[str, Any]
+    # Derived once at load: every variable the form page reads (inputs_of) and the
+    # run-time option lists its schema names.
+    inputs: frozenset[str] = frozenset()
+    option_lists: tuple[str, ...] = ()
 
 
 _forms_lock = threading.Lock()
@@ -62,7 +67,9 @@ def load_form(key: str, forms_dir: Path = FORMS_DIR) -> Form:
         context=tuple(raw.get("context", [])),
         prefill=raw.get("prefill"),
         schema=raw["schema"],
+        option_lists=tuple(sorted(_option_lists(raw["schema"]))),
     )
+    form = replace(form, inputs=inputs_of(form))
     with _forms_lock:
         _forms[cache_key] = form
     return form
@@ -96,7 +103,9 @@ class OptionSource:
         raise ValueError(f"unknown option list {spec!r}")
 
 
-def resolve_schema(schema: Mapping[str, Any], source: OptionSource) -> dict[str, Any]:
+def resolve_schema(
+    schema: Mapping[str, Any], source: OptionSource | _KnownOptions
+) -> dict[str, Any]:
     """A copy of `schema` where every `x-options` became an `enum` with titles."""
     resolved = copy.deepcopy(dict(schema))
 
@@ -123,11 +132,71 @@ def resolve_schema(schema: Mapping[str, Any], source: OptionSource) -> dict[str,
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 
 
+_FORMAT_CHECKER = FormatChecker()
+_validators_lock = threading.Lock()
+_validators: OrderedDict[tuple[Any, ...], Draft202012Validator] = OrderedDict()
+_VALIDATORS_KEPT = 256
+
+
+def _option_lists(schema: Any) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            spec = node.get("x-options")
+            if isinstance(spec, str):
+                found.add(spec)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return found
+
+
+@dataclass
+class _KnownOptions:
+    lists: Mapping[str, Sequence[Option]]
+
+    def options(self, spec: str) -> list[Option]:
+        return list(self.lists[spec])
+
+
+def validate_submission(form: Form, source: OptionSource, data: Any) -> dict[str, Any]:
+    """Validate submitted data against the form with its option lists as they are now.
+    The checked data comes back as a JSON-only copy (non-finite numbers are refused)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("the form data must be an object", {"": ["not an object"]})
+    try:
+        data = json.loads(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("the form data must be plain JSON", {"": [str(exc)]}) from exc
+    lists = {spec: tuple(source.options(spec)) for spec in form.option_lists}
+    key = (id(form), form.key, tuple(sorted(lists.items())))
+    with _validators_lock:
+        validator = _validators.get(key)
+        if validator is not None:
+            _validators.move_to_end(key)
+    if validator is None:
+        schema = resolve_schema(form.schema, _KnownOptions(lists)) if lists else form.schema
+        validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+        with _validators_lock:
+            _validators[key] = validator
+            while len(_validators) > _VALIDATORS_KEPT:
+                _validators.popitem(last=False)
+    return _checked(validator, data)
+
+
 def validate(schema: Mapping[str, Any], data: Any) -> dict[str, Any]:
     """Return `data` when it fits `schema`, else raise with errors keyed by field path."""
     if not isinstance(data, dict):
         raise ValidationFailed("the form data must be an object", {"": ["not an object"]})
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    return _checked(Draft202012Validator(schema, format_checker=_FORMAT_CHECKER), data)
+
+
+def _checked(validator: Draft202012Validator, data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = [str(p) for p in error.absolute_path]

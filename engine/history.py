@@ -14,18 +14,22 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from engine.store import Event, Instance, utcnow
+from engine.store import Event, Instance, table, utcnow
+
+EVENT_TABLE = table(Event)
+_INSERT_EVENTS = insert(EVENT_TABLE)
 
 GENESIS_HASH = "0" * 64
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """Sorted keys, no spaces, UTF-8 as is; anything not JSON becomes its str()."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def plain(value: Any) -> Any:
@@ -56,13 +60,36 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
-class EventLog:
-    """Appends the events of one command to one (locked) instance."""
+class ChainHead(Protocol):
+    """What appending needs of the (locked) instance: its id and the end of its chain."""
 
-    def __init__(self, session: Session, instance: Instance) -> None:
-        self.session = session
-        self.instance = instance
-        self.appended: list[Event] = []
+    id: int
+    last_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    seq: int
+    type: str
+    at: datetime
+    actor: str | None
+    task_id: str | None
+    bpmn_id: str | None
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class EventLog:
+    """The events of one command on one locked instance, chained as they are appended
+    and written in one statement when the command saves (`write`)."""
+
+    def __init__(self, head: ChainHead, at: datetime | None = None) -> None:
+        self.head = head
+        # One time for the whole command: its events, projections and notes agree.
+        self.at = at or utcnow()
+        self.appended: list[NewEvent] = []
 
     def append(
         self,
@@ -72,26 +99,56 @@ class EventLog:
         *,
         task_id: str | None = None,
         bpmn_id: str | None = None,
-    ) -> Event:
-        seq = self.instance.last_seq + 1
-        event = Event(
-            instance_id=self.instance.id,
-            seq=seq,
-            type=type_,
-            at=utcnow(),
-            actor=actor,
-            task_id=task_id,
-            bpmn_id=bpmn_id,
-            payload=plain(payload or {}),
-            prev_hash=self.instance.last_hash,
-            hash="",
+    ) -> NewEvent:
+        seq = self.head.last_seq + 1
+        body = {
+            "instance_id": self.head.id,
+            "seq": seq,
+            "type": type_,
+            "at": _iso(self.at),
+            "actor": actor,
+            "task_id": task_id,
+            "bpmn_id": bpmn_id,
+            "payload": plain(payload or {}),
+        }
+        prev_hash = self.head.last_hash
+        event = NewEvent(
+            seq,
+            type_,
+            self.at,
+            actor,
+            task_id,
+            bpmn_id,
+            body["payload"],
+            prev_hash,
+            chain_hash(prev_hash, body),
         )
-        event.hash = chain_hash(event.prev_hash, event_body(event))
-        self.session.add(event)
-        self.instance.last_seq = seq
-        self.instance.last_hash = event.hash
+        self.head.last_seq = seq
+        self.head.last_hash = event.hash
         self.appended.append(event)
         return event
+
+    def write(self, session: Session) -> None:
+        if not self.appended:
+            return
+        session.connection().execute(
+            _INSERT_EVENTS,
+            [
+                {
+                    "instance_id": self.head.id,
+                    "seq": e.seq,
+                    "type": e.type,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "task_id": e.task_id,
+                    "bpmn_id": e.bpmn_id,
+                    "payload": e.payload,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in self.appended
+            ],
+        )
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,17 @@ serialized workflow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store import Counter, ImprovementRecord, Instance, is_postgres, utcnow
+from engine.store import Counter, ImprovementRecord, is_postgres, table, utcnow
 
 IMPROVEMENT_PROCESS = "service_improvement"
 
@@ -74,17 +76,45 @@ def next_number(session: Session, prefix: str, year: int | None = None) -> str:
     return f"{name}-{value:04d}"
 
 
-def create(session: Session, instance: Instance, raised_by: str | None) -> ImprovementRecord:
-    record = ImprovementRecord(
-        number=next_number(session, "SI"),
-        instance_id=instance.id,
-        status="registered",
-        raised_by=raised_by,
-        raised_on=utcnow(),
-        fields={"reviews": [], "monitoring": []},
-    )
-    session.add(record)
-    return record
+RECORD_TABLE = table(ImprovementRecord)
+
+
+@dataclass
+class RecordRow:
+    """The register's row as a command reads and changes it; `write` saves what changed."""
+
+    id: int
+    number: str
+    status: str
+    source: str | None
+    reference: str | None
+    description: str | None
+    fields: dict[str, Any]
+    closed_on: datetime | None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, column: str, value: Any) -> None:
+        if getattr(self, column) != value:
+            setattr(self, column, value)
+            self.changes[column] = value
+
+
+def create(session: Session, instance_id: int, raised_by: str | None, at: datetime) -> RecordRow:
+    number = next_number(session, "SI", at.year)
+    fields: dict[str, Any] = {"reviews": [], "monitoring": []}
+    record_id = session.execute(
+        insert(RECORD_TABLE)
+        .values(
+            number=number,
+            instance_id=instance_id,
+            status="registered",
+            raised_by=raised_by,
+            raised_on=at,
+            fields=fields,
+        )
+        .returning(RECORD_TABLE.c.id)
+    ).scalar_one()
+    return RecordRow(record_id, number, "registered", None, None, None, fields, None)
 
 
 def for_instance(session: Session, instance_id: int) -> ImprovementRecord | None:
@@ -93,8 +123,36 @@ def for_instance(session: Session, instance_id: int) -> ImprovementRecord | None
     )
 
 
+RECORD_ROW_COLUMNS = (
+    RECORD_TABLE.c.id,
+    RECORD_TABLE.c.number,
+    RECORD_TABLE.c.status,
+    RECORD_TABLE.c.source,
+    RECORD_TABLE.c.reference,
+    RECORD_TABLE.c.description,
+    RECORD_TABLE.c.fields,
+    RECORD_TABLE.c.closed_on,
+)
+
+
+def row_from(values: Sequence[Any]) -> RecordRow | None:
+    """A RecordRow from RECORD_ROW_COLUMNS selected (None when the id is null: no record)."""
+    if values[0] is None:
+        return None
+    return RecordRow(
+        id=values[0],
+        number=values[1],
+        status=values[2],
+        source=values[3],
+        reference=values[4],
+        description=values[5],
+        fields=dict(values[6] or {}),
+        closed_on=values[7],
+    )
+
+
 def note_task(
-    record: ImprovementRecord, bpmn_id: str, data: dict[str, Any], actor: str, at: datetime
+    record: RecordRow, bpmn_id: str, data: dict[str, Any], actor: str, at: datetime
 ) -> None:
     """Keep the entries a record lists over time (each review, each monitoring reading)."""
     fields = dict(record.fields or {})
@@ -120,24 +178,44 @@ def note_task(
         ]
     elif bpmn_id == "record_verification":
         fields["verifier"] = actor
-    record.fields = fields
+    else:
+        return
+    record.set("fields", fields)
 
 
-def sync(record: ImprovementRecord, instance: Instance) -> None:
+def status_of(completed: bool, active_elements: Sequence[str], current: str) -> str:
+    """The register's status: closed when the instance ended, else by its active element."""
+    if completed:
+        return "closed"
+    for element in active_elements:
+        if element in STATUS_BY_ELEMENT:
+            return STATUS_BY_ELEMENT[element]
+    return current
+
+
+def sync(
+    record: RecordRow,
+    data: dict[str, Any],
+    completed: bool,
+    active_elements: Sequence[str],
+    at: datetime,
+) -> None:
     """The register's columns. The record's content lives in the instance data and is
     joined in when the record is read (describe), not copied on every command."""
-    data = instance.data or {}
     for name in ("source", "reference", "description"):
-        if getattr(record, name) != data.get(name):
-            setattr(record, name, data.get(name))
-    if instance.status == "completed":
-        record.status = "closed"
-        record.closed_on = record.closed_on or instance.completed_at
-    else:
-        for element in instance.active_elements or []:
-            if element in STATUS_BY_ELEMENT:
-                record.status = STATUS_BY_ELEMENT[element]
-                break
+        record.set(name, data.get(name))
+    record.set("status", status_of(completed, active_elements, record.status))
+    if completed and record.closed_on is None:
+        record.set("closed_on", at)
+
+
+_UPDATE_RECORD = update(RECORD_TABLE).where(RECORD_TABLE.c.id == bindparam("row_id"))
+
+
+def write(session: Session, record: RecordRow) -> None:
+    if record.changes:
+        session.connection().execute(_UPDATE_RECORD, {"row_id": record.id, **record.changes})
+        record.changes = {}
 
 
 def describe(record: ImprovementRecord, data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,9 +12,7 @@ says they fired. The first difference is reported with its seq and element.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -22,10 +20,11 @@ from SpiffWorkflow.task import Task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import services, specs, stepping
+from engine import records, services, specs, stepping
 from engine.errors import DomainError, NotFound
 from engine.history import describe as describe_event
-from engine.store import Event, Instance, MetricValue, ProcessDefinition
+from engine.history import plain
+from engine.store import Event, HumanTask, Instance, MetricValue, ProcessDefinition
 
 COMMAND_EVENTS = {"instance_started", "task_completed", "timer_fired"}
 NEUTRAL_EVENTS = {"task_claimed", "task_unclaimed"}
@@ -53,35 +52,40 @@ class Mismatch(Exception):
 
 
 class ReplayServices:
-    """Services as they stood when the command ran: history before it, recorded numbers."""
+    """Services as they ran: each call gets the answers the record says it had (the
+    metric history it read, the numbers it drew), so a faithful record replays the same
+    whatever was written since. A call that asks for something the record lacks, or
+    more calls than the record has, is a mismatch."""
 
-    def __init__(self, session: Session, before: datetime, recorded: list[Event]) -> None:
-        self.session = session
-        self.before = before
-        self.recorded_numbers: Iterator[Any] = iter(
-            e.payload.get("result")
-            for e in recorded
-            if e.payload.get("operation") == "csi/assign_rfc"
-        )
-        self.calls: list[tuple[Task, services.ServiceCall]] = []
+    def __init__(self, recorded: list[Event]) -> None:
+        self.recorded = recorded
+        self.calls: list[tuple[Task, services.ServiceCall, dict[str, Any]]] = []
+        self._numbers: dict[int, int] = {}
+
+    def _reads(self, what: str) -> Any:
+        index = len(self.calls)
+        if index >= len(self.recorded):
+            raise DomainError("the replay calls a service the record has no result for")
+        return ((self.recorded[index].payload or {}).get("reads") or {}).get(what)
 
     def metric_history(self, code: str, limit: int) -> list[float]:
-        rows = self.session.scalars(
-            select(MetricValue.value)
-            .where(MetricValue.code == code, MetricValue.recorded_at < self.before)
-            .order_by(MetricValue.recorded_at.desc(), MetricValue.id.desc())
-            .limit(limit)
-        ).all()
-        return list(reversed(rows))
+        history = self._reads("metric_history") or {}
+        if code not in history:
+            raise DomainError(f"the record holds no metric history of {code} for this step")
+        return list(history[code])[-limit:] if limit else []
 
     def next_number(self, prefix: str) -> str:
-        value = next(self.recorded_numbers, None)
+        numbers = self._reads("next_number") or []
+        index = len(self.calls)
+        drawn = self._numbers.get(index, 0)
+        value = numbers[drawn] if drawn < len(numbers) else None
         if not isinstance(value, str) or not value.startswith(prefix):
             raise DomainError(f"the record holds no {prefix} number for this step")
+        self._numbers[index] = drawn + 1
         return value
 
-    def record(self, task: Task, call: services.ServiceCall) -> None:
-        self.calls.append((task, call))
+    def record(self, task: Task, call: services.ServiceCall, reads: dict[str, Any]) -> None:
+        self.calls.append((task, call, reads))
 
 
 @dataclass
@@ -140,7 +144,17 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def _pinned_specs(session: Session, instance: Instance, started: Event) -> specs.ParsedSpecs:
-    ids = [instance.definition_id, *(instance.called_definitions or {}).values()]
+    recorded_called = {str(k): v for k, v in (started.payload.get("called") or {}).items()}
+    pinned_called = {str(k): v for k, v in (instance.called_definitions or {}).items()}
+    if recorded_called != pinned_called:
+        raise Mismatch(
+            started.seq,
+            None,
+            "the instance is pinned to other called processes than it started with",
+            recorded_called,
+            pinned_called,
+        )
+    ids = [instance.definition_id, *pinned_called.values()]
     rows = [session.get(ProcessDefinition, i) for i in ids]
     for row in rows:
         if row is None:
@@ -167,12 +181,101 @@ def _pinned_specs(session: Session, instance: Instance, started: Event) -> specs
     return specs.parsed_specs(top.process_id, [r for r in rows if r is not None])
 
 
+def _services_after(events: list[Event], index: int) -> list[Event]:
+    """The service results recorded right after the command event at `index`."""
+    found = []
+    for later in events[index + 1 :]:
+        if later.type != "service_completed":
+            break
+        found.append(later)
+    return found
+
+
+@dataclass
+class _Run:
+    """A replay in progress: the workflow, what the last command left, what it drew."""
+
+    session: Session
+    instance: Instance
+    workflow: BpmnWorkflow | None = None
+    seen: stepping.Observation | None = None
+    readings: list[tuple[str, float, str | None]] = field(default_factory=list)
+
+    def command(self, events: list[Event], index: int) -> list[Event]:
+        """Replay the command event at `index`, compare the service results recorded
+        after it and then the state it left; returns those service events."""
+        event = events[index]
+        recorded = _services_after(events, index)
+        host = ReplayServices(recorded)
+        try:
+            self.workflow = _replay_command(self.session, self.instance, event, self.workflow, host)
+        except DomainError as error:
+            raise Mismatch(event.seq, event.bpmn_id, error.message) from error
+        for offset, service_event in enumerate(recorded):
+            if offset >= len(host.calls):
+                raise Mismatch(
+                    service_event.seq,
+                    service_event.bpmn_id,
+                    "the record has a service result the replay did not produce",
+                )
+            _check_service(service_event, *host.calls[offset][:2])
+            for reading in host.calls[offset][1].extra.get("metric_values", []):
+                self.readings.append(
+                    (reading["code"], float(reading["value"]), reading.get("recorded_by"))
+                )
+        if len(host.calls) > len(recorded):
+            task, call, _ = host.calls[len(recorded)]
+            raise Mismatch(
+                event.seq,
+                stepping.element(task),
+                f"the replay called {call.operation}, the record has no such result",
+            )
+        before = self.seen.data if self.seen is not None else {}
+        self.seen = _check_checkpoint(event, self.workflow, before)
+        return recorded
+
+
+def _replay_events(run: _Run, events: list[Event], first_seq: int, at_step: Any = None) -> None:
+    """Feed `events` (seq `first_seq` onwards, in order) through `run`; `at_step(event)`
+    is called after each event has been replayed."""
+    consumed: set[int] = set()
+    for index, event in enumerate(events):
+        if event.seq != first_seq + index:
+            raise Mismatch(
+                first_seq + index, None, f"event {first_seq + index} is missing from the log"
+            )
+        if event.type in COMMAND_EVENTS:
+            consumed.update(e.seq for e in run.command(events, index))
+        elif event.type == "service_completed":
+            if event.seq not in consumed:
+                raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
+        elif event.type in NEUTRAL_EVENTS:
+            # A claim moves nothing, but its task must be open in the replay too.
+            if run.workflow is None or event.task_id is None:
+                raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
+            try:
+                stepping.ready_task(run.workflow, event.task_id)
+            except DomainError as exc:
+                raise Mismatch(
+                    event.seq, event.bpmn_id, "the claimed task is not open in the replay"
+                ) from exc
+        elif event.type == "instance_completed":
+            if run.workflow is None or not run.workflow.completed:
+                raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
+        else:
+            raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+        if at_step is not None:
+            at_step(event)
+
+
 def replay(
     session: Session, instance_id: int, step: int | None = None, *, to_the_end: bool = True
 ) -> ReplayResult:
     """Replay every event; return the state at `step` (default: the last) and the first
     mismatch, if any. A mismatch stops the replay: what follows it cannot be trusted.
-    With `to_the_end=False` the replay stops at `step` (and vouches only for that far)."""
+    A replay to the end also compares what the pages show (instance, tasks, record,
+    metric values) with what the replay rebuilt. With `to_the_end=False` the replay
+    stops at `step` (and vouches only for that far)."""
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
@@ -181,109 +284,54 @@ def replay(
     )
     total = len(events)
     target = total if step is None else max(0, min(step, total))
-    workflow: BpmnWorkflow | None = None
-    state: StepState | None = None
-    previous: dict[str, Any] = {}
-    pending: list[tuple[Task, services.ServiceCall]] = []
-    current: Event | None = None
+    run = _Run(session, instance)
+    captured: dict[str, Any] = {"previous": {}, "state": None}
+
+    class _Stop(Exception):
+        pass
+
+    def at_step(event: Event) -> None:
+        if run.workflow is None:
+            return
+        if event.seq == target - 1:
+            captured["previous"] = stepping.observe(run.workflow).data
+        if event.seq == target:
+            captured["state"] = _state_at(event, run.workflow, captured["previous"])
+            if not to_the_end:
+                raise _Stop
+
     try:
-        for index, event in enumerate(events):
-            current = event
-            if event.seq != index + 1:
-                raise Mismatch(index + 1, None, f"event {index + 1} is missing from the log")
-            following = []
-            for later in events[index + 1 :]:
-                if later.type != "service_completed":
-                    break
-                following.append(later)
-            if event.type in COMMAND_EVENTS:
-                if pending:
-                    task, call = pending[0]
-                    raise Mismatch(
-                        event.seq,
-                        stepping.element(task),
-                        f"the replay called {call.operation} before this step, the record has no such result",
-                    )
-                host = ReplayServices(session, event.at, following)
-                workflow = _replay_command(session, instance, event, workflow, host)
-                pending = list(host.calls)
-                _check_checkpoint(event, workflow)
-            elif event.type == "service_completed":
-                _check_service(event, pending)
-            elif event.type in NEUTRAL_EVENTS:
-                # A claim moves nothing, but its task must be open in the replay too.
-                if workflow is None or event.task_id is None:
-                    raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
-                try:
-                    stepping.ready_task(workflow, event.task_id)
-                except DomainError as exc:
-                    raise Mismatch(
-                        event.seq, event.bpmn_id, "the claimed task is not open in the replay"
-                    ) from exc
-            elif event.type == "instance_completed":
-                if workflow is None or not workflow.completed:
-                    raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
-            else:
-                raise Mismatch(
-                    event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}"
-                )
-            if workflow is not None and event.seq == target - 1:
-                previous = stepping.observe(workflow).data
-            if workflow is not None and event.seq == target:
-                state = _state_at(event, workflow, previous)
-                if not to_the_end:
-                    return ReplayResult(True, total, target, state, None)
-        if pending:
-            task, call = pending[0]  # the replay produced results the record lacks
-            raise Mismatch(
-                total,
-                stepping.element(task),
-                f"the replay called {call.operation}, the record has no such result",
-            )
-        return ReplayResult(True, total, target, state, None)
+        _replay_events(run, events, 1, at_step)
+        if run.workflow is not None and run.seen is not None:
+            _check_projections(session, instance, run, events)
+        return ReplayResult(True, total, target, captured["state"], None)
+    except _Stop:
+        return ReplayResult(True, total, target, captured["state"], None)
     except Mismatch as mismatch:
-        return ReplayResult(False, total, target, state, mismatch)
-    except DomainError as error:
-        seq = current.seq if current is not None else 0
-        element = current.bpmn_id if current is not None else None
-        return ReplayResult(False, total, target, state, Mismatch(seq, element, error.message))
+        return ReplayResult(False, total, target, captured["state"], mismatch)
 
 
-def catch_up(session: Session, instance: Instance, workflow: BpmnWorkflow, from_seq: int) -> None:
+def catch_up(session: Session, instance_id: int, workflow: BpmnWorkflow, from_seq: int) -> None:
     """Bring a workflow loaded from the snapshot at `from_seq` up to the instance's last
     event, through the same steps replay takes (and the same checks: a divergence here
     means the stored state and the log disagree, which must stop the command)."""
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
     events = list(
         session.scalars(
             select(Event)
-            .where(Event.instance_id == instance.id, Event.seq > from_seq)
+            .where(Event.instance_id == instance_id, Event.seq > from_seq)
             .order_by(Event.seq)
         )
     )
-    pending: list[tuple[Task, services.ServiceCall]] = []
-    for index, event in enumerate(events):
-        if event.type in COMMAND_EVENTS:
-            following = []
-            for later in events[index + 1 :]:
-                if later.type != "service_completed":
-                    break
-                following.append(later)
-            host = ReplayServices(session, event.at, following)
-            try:
-                _replay_command(session, instance, event, workflow, host)
-                _check_checkpoint(event, workflow)
-            except Mismatch as mismatch:
-                raise DomainError(
-                    f"instance {instance.id} cannot be rebuilt at seq {mismatch.seq}: {mismatch.message}"
-                ) from mismatch
-            pending = list(host.calls)
-        elif event.type == "service_completed":
-            try:
-                _check_service(event, pending)
-            except Mismatch as mismatch:
-                raise DomainError(
-                    f"instance {instance.id} cannot be rebuilt at seq {mismatch.seq}: {mismatch.message}"
-                ) from mismatch
+    run = _Run(session, instance, workflow, stepping.observe(workflow))
+    try:
+        _replay_events(run, events, from_seq + 1)
+    except Mismatch as mismatch:
+        raise DomainError(
+            f"instance {instance_id} cannot be rebuilt at seq {mismatch.seq}: {mismatch.message}"
+        ) from mismatch
 
 
 def _replay_command(
@@ -337,13 +385,17 @@ def _replay_command(
     return workflow
 
 
-def _check_checkpoint(event: Event, workflow: BpmnWorkflow) -> None:
+def _check_checkpoint(
+    event: Event, workflow: BpmnWorkflow, before: dict[str, Any]
+) -> stepping.Observation:
     recorded = (event.payload or {}).get("after")
+    if recorded is not None:
+        stepping.restore_timers(workflow, recorded.get("timers") or {})
+    seen = stepping.observe(workflow)
     if recorded is None:
-        return
-    stepping.restore_timers(workflow, recorded.get("timers") or {})
-    actual = stepping.observe(workflow).checkpoint()
-    for key in ("open_tasks", "data_sha256", "completed", "timers"):
+        return seen
+    actual = seen.checkpoint(before)
+    for key in ("open_tasks", "completed", "timers"):
         if recorded.get(key) != actual.get(key):
             raise Mismatch(
                 event.seq,
@@ -352,14 +404,40 @@ def _check_checkpoint(event: Event, workflow: BpmnWorkflow) -> None:
                 recorded.get(key),
                 actual.get(key),
             )
-
-
-def _check_service(event: Event, pending: list[tuple[Task, services.ServiceCall]]) -> None:
-    if not pending:
+    if recorded.get("data_sha256") != actual["data_sha256"]:
+        expected_changes = recorded.get("changed") or {}
+        expected_removed = set(recorded.get("removed") or [])
+        for name in sorted(set(expected_changes) | set(actual["changed"])):
+            if expected_changes.get(name, _ABSENT) != actual["changed"].get(name, _ABSENT):
+                raise Mismatch(
+                    event.seq,
+                    event.bpmn_id,
+                    f"after this step the replay differs from the record in {name}",
+                    expected_changes.get(name, before.get(name)),
+                    actual["changed"].get(name, before.get(name)),
+                )
+        for name in sorted(expected_removed ^ set(actual["removed"])):
+            raise Mismatch(
+                event.seq,
+                event.bpmn_id,
+                f"after this step the replay differs from the record in {name}",
+                None if name in expected_removed else before.get(name),
+                None if name in actual["removed"] else before.get(name),
+            )
         raise Mismatch(
-            event.seq, event.bpmn_id, "the record has a service result the replay did not produce"
+            event.seq,
+            event.bpmn_id,
+            "after this step the replay's data differs from the record",
+            recorded.get("data_sha256"),
+            actual["data_sha256"],
         )
-    task, call = pending.pop(0)
+    return seen
+
+
+_ABSENT = object()
+
+
+def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:
     recorded = event.payload or {}
     if call.operation != recorded.get("operation") or str(task.id) != event.task_id:
         raise Mismatch(
@@ -369,7 +447,7 @@ def _check_service(event: Event, pending: list[tuple[Task, services.ServiceCall]
             recorded.get("operation"),
             call.operation,
         )
-    result = stepping.plain(call.result)
+    result = plain(call.result)
     if result != recorded.get("result"):
         raise Mismatch(
             event.seq,
@@ -378,6 +456,98 @@ def _check_service(event: Event, pending: list[tuple[Task, services.ServiceCall]
             recorded.get("result"),
             result,
         )
+
+
+def _check_projections(
+    session: Session, instance: Instance, run: _Run, events: list[Event]
+) -> None:
+    """What the pages show must be what the events produce: the instance row, its task
+    rows, its 服务改进记录 and the metric values it recorded."""
+    assert run.seen is not None
+    seen, last = run.seen, events[-1].seq if events else 0
+
+    def differs(element: str, what: str, expected: Any, actual: Any) -> Mismatch:
+        return Mismatch(
+            last, element, f"the stored {what} differs from the replay", expected, actual
+        )
+
+    status = "completed" if seen.completed else "running"
+    if instance.status != status:
+        raise differs("instance", "status", status, instance.status)
+    if stepping.data_digest(instance.data or {}) != stepping.data_digest(seen.data):
+        changed, removed = stepping.data_changes(seen.data, instance.data or {})
+        name = sorted([*changed, *removed])[0]
+        raise differs(
+            "instance", f"data ({name})", seen.data.get(name), (instance.data or {}).get(name)
+        )
+    for what, expected_list, stored_list in (
+        ("completed elements", seen.completed_elements, instance.completed_elements),
+        ("active elements", seen.active_elements, instance.active_elements),
+    ):
+        if set(expected_list) != set(stored_list or []):
+            raise differs("instance", what, sorted(expected_list), sorted(stored_list or []))
+
+    rows = session.execute(
+        select(HumanTask.id, HumanTask.bpmn_id, HumanTask.status, HumanTask.completed_by).where(
+            HumanTask.instance_id == instance.id
+        )
+    ).all()
+    open_rows = sorted(str(r.id) for r in rows if r.status == "open")
+    if open_rows != sorted(seen.open_tasks):
+        raise differs("human_task", "open tasks", sorted(seen.open_tasks), open_rows)
+    completions = {str(e.task_id): e.actor for e in events if e.type == "task_completed"}
+    done_rows = {str(r.id): r.completed_by for r in rows if r.status == "completed"}
+    if done_rows != completions:
+        for task_id in sorted(set(done_rows) | set(completions)):
+            if done_rows.get(task_id) != completions.get(task_id):
+                raise differs(
+                    "human_task",
+                    f"completion of task {task_id}",
+                    completions.get(task_id),
+                    done_rows.get(task_id),
+                )
+
+    expected_readings = sorted(run.readings, key=repr)
+    stored_readings = sorted(
+        (
+            (r.code, float(r.value), r.recorded_by)
+            for r in session.execute(
+                select(MetricValue.code, MetricValue.value, MetricValue.recorded_by).where(
+                    MetricValue.instance_id == instance.id
+                )
+            )
+        ),
+        key=repr,
+    )
+    if expected_readings != stored_readings:
+        raise differs("metric_value", "metric values", expected_readings, stored_readings)
+
+    started = events[0].payload or {} if events else {}
+    number = started.get("record_number")
+    record = records.for_instance(session, instance.id)
+    if number is None and record is None:
+        return
+    if record is None or record.number != number:
+        raise differs("improvement_record", "record number", number, record and record.number)
+    expected = records.RecordRow(
+        record.id, number, record.status, None, None, None, {"reviews": [], "monitoring": []}, None
+    )
+    for event in events:
+        if event.type == "task_completed" and event.bpmn_id:
+            data = (event.payload or {}).get("data") or {}
+            records.note_task(expected, event.bpmn_id, data, event.actor or "", event.at)
+    records.sync(
+        expected,
+        seen.data,
+        seen.completed,
+        seen.active_elements,
+        instance.completed_at or events[-1].at,
+    )
+    for column in ("source", "reference", "description", "status", "fields"):
+        if getattr(expected, column) != getattr(record, column):
+            raise differs(
+                "improvement_record", column, getattr(expected, column), getattr(record, column)
+            )
 
 
 def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) -> StepState:

@@ -13,7 +13,6 @@ rebuild the instance event by event and compare at every step.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -29,10 +28,9 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import Task
-from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from engine import forms, history, records, replay, services, specs, stepping
 from engine.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -41,12 +39,12 @@ from engine.serializer import StateSerializer
 from engine.store import (
     Database,
     HumanTask,
-    ImprovementRecord,
     Instance,
     MetricValue,
     User,
     WorkflowState,
     is_postgres,
+    table,
     utcnow,
 )
 
@@ -82,22 +80,25 @@ class DatabaseServices:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.calls: list[tuple[Task, services.ServiceCall]] = []
+        self.calls: list[tuple[Task, services.ServiceCall, dict[str, Any]]] = []
 
     def metric_history(self, code: str, limit: int) -> list[float]:
-        rows = self.session.scalars(
-            select(MetricValue.value)
-            .where(MetricValue.code == code)
-            .order_by(MetricValue.recorded_at.desc(), MetricValue.id.desc())
-            .limit(limit)
-        ).all()
-        return list(reversed(rows))
+        rows = self.session.connection().execute(_METRIC_HISTORY, {"code": code, "limit": limit})
+        return [value for (value,) in reversed(rows.all())]
 
     def next_number(self, prefix: str) -> str:
         return records.next_number(self.session, prefix)
 
-    def record(self, task: Task, call: services.ServiceCall) -> None:
-        self.calls.append((task, call))
+    def record(self, task: Task, call: services.ServiceCall, reads: dict[str, Any]) -> None:
+        self.calls.append((task, call, reads))
+
+
+@dataclass
+class Remembered:
+    """A workflow kept between commands, with what its last command observed of it."""
+
+    workflow: BpmnWorkflow
+    seen: stepping.Observation
 
 
 class WorkflowCache:
@@ -105,10 +106,10 @@ class WorkflowCache:
 
     def __init__(self, capacity: int = 512) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[int, Remembered]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, instance_id: int, seq: int) -> BpmnWorkflow | None:
+    def get(self, instance_id: int, seq: int) -> Remembered | None:
         with self._lock:
             hit = self._items.get(instance_id)
             if hit is None or hit[0] != seq:
@@ -116,9 +117,11 @@ class WorkflowCache:
             self._items.move_to_end(instance_id)
             return hit[1]
 
-    def put(self, instance_id: int, seq: int, workflow: BpmnWorkflow) -> None:
+    def put(self, instance_id: int, seq: int, remembered: Remembered) -> None:
+        if self.capacity <= 0:
+            return
         with self._lock:
-            self._items[instance_id] = (seq, workflow)
+            self._items[instance_id] = (seq, remembered)
             self._items.move_to_end(instance_id)
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
@@ -126,6 +129,109 @@ class WorkflowCache:
     def evict(self, instance_id: int) -> None:
         with self._lock:
             self._items.pop(instance_id, None)
+
+
+@dataclass
+class LockedInstance:
+    """The instance row as a command holds it (locked) and the end of its event chain."""
+
+    id: int
+    process_id: str
+    definition_id: int
+    called_definitions: dict[str, int]
+    status: str
+    last_seq: int
+    last_hash: str
+    snapshot_seq: int
+    next_timer_at: datetime | None = None
+    record: records.RecordRow | None = None
+
+
+INSTANCE = table(Instance)
+HUMAN_TASK = table(HumanTask)
+WORKFLOW_STATE = table(WorkflowState)
+METRIC_VALUE = table(MetricValue)
+
+_INSTANCE_COLUMNS = (
+    INSTANCE.c.id,
+    INSTANCE.c.process_id,
+    INSTANCE.c.definition_id,
+    INSTANCE.c.called_definitions,
+    INSTANCE.c.status,
+    INSTANCE.c.last_seq,
+    INSTANCE.c.last_hash,
+    INSTANCE.c.snapshot_seq,
+    INSTANCE.c.next_timer_at,
+)
+_TASK_COLUMNS = (
+    HUMAN_TASK.c.id,
+    HUMAN_TASK.c.bpmn_id,
+    HUMAN_TASK.c.name,
+    HUMAN_TASK.c.role,
+    HUMAN_TASK.c.assignee,
+    HUMAN_TASK.c.claimed_by,
+    HUMAN_TASK.c.status,
+)
+
+
+# Statements built once: building one per call costs more than SQLite takes to run it.
+_TASK_AND_INSTANCE = (
+    select(*_TASK_COLUMNS, *_INSTANCE_COLUMNS, *records.RECORD_ROW_COLUMNS)
+    .select_from(HUMAN_TASK)
+    .join(INSTANCE, HUMAN_TASK.c.instance_id == INSTANCE.c.id)
+    .outerjoin(records.RECORD_TABLE, records.RECORD_TABLE.c.instance_id == INSTANCE.c.id)
+    .where(HUMAN_TASK.c.id == bindparam("task_id"))
+)
+_LOCK_TASK_AND_INSTANCE = _TASK_AND_INSTANCE.with_for_update(of=[HUMAN_TASK, INSTANCE])
+_INSTANCE_AND_RECORD = (
+    select(*_INSTANCE_COLUMNS, *records.RECORD_ROW_COLUMNS)
+    .select_from(INSTANCE)
+    .outerjoin(records.RECORD_TABLE, records.RECORD_TABLE.c.instance_id == INSTANCE.c.id)
+    .where(INSTANCE.c.id == bindparam("instance_id"))
+)
+_LOCK_INSTANCE = _INSTANCE_AND_RECORD.with_for_update(of=INSTANCE)
+_LOCK_INSTANCE_SKIP_LOCKED = _INSTANCE_AND_RECORD.with_for_update(of=INSTANCE, skip_locked=True)
+# SET columns come from the parameters given; the row is named by `row_id`.
+_UPDATE_INSTANCE = update(INSTANCE).where(INSTANCE.c.id == bindparam("row_id"))
+_UPDATE_TASK = update(HUMAN_TASK).where(HUMAN_TASK.c.id == bindparam("row_id"))
+_CANCEL_TASKS = (
+    update(HUMAN_TASK)
+    .where(HUMAN_TASK.c.id.in_(bindparam("ids", expanding=True)), HUMAN_TASK.c.status == "open")
+    .values(status="cancelled", completed_at=bindparam("at"))
+)
+_INSERT_TASKS = insert(HUMAN_TASK)
+_INSERT_READINGS = insert(METRIC_VALUE)
+_INSERT_STATE = insert(WORKFLOW_STATE)
+_UPDATE_STATE = update(WORKFLOW_STATE).where(WORKFLOW_STATE.c.instance_id == bindparam("row_id"))
+_STATE_OF = select(WORKFLOW_STATE.c.seq, WORKFLOW_STATE.c.state).where(
+    WORKFLOW_STATE.c.instance_id == bindparam("instance_id")
+)
+_METRIC_HISTORY = (
+    select(METRIC_VALUE.c.value)
+    .where(METRIC_VALUE.c.code == bindparam("code"))
+    .order_by(METRIC_VALUE.c.recorded_at.desc(), METRIC_VALUE.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """The human_task columns a command checks."""
+
+    id: str
+    bpmn_id: str
+    name: str
+    role: str | None
+    assignee: str | None
+    claimed_by: str | None
+    status: str
+
+
+def _locked(values: Any) -> LockedInstance:
+    instance = LockedInstance(*values[: len(_INSTANCE_COLUMNS)])
+    instance.called_definitions = dict(instance.called_definitions or {})
+    instance.record = records.row_from(values[len(_INSTANCE_COLUMNS) :])
+    return instance
 
 
 @dataclass
@@ -160,7 +266,10 @@ def _duration(value: str | None) -> timedelta | None:
 
 
 class Runtime:
-    """The service layer: use-case functions that own their transaction."""
+    """The service layer: use-case functions that own their transaction.
+
+    The write path uses Core statements on the tables, a handful per command: the
+    ORM's unit of work cost several times the engine step itself."""
 
     def __init__(
         self,
@@ -184,10 +293,14 @@ class Runtime:
         evicted from memory (they may hold uncommitted steps); a unique-key clash
         means another command won a race for the same instance: 409, not 500."""
         touched: set[int] = set()
+        remember: list[tuple[int, int, Remembered]] = []
         try:
             with self.db.transaction() as session:
                 session.info["csi_touched"] = touched
+                session.info["csi_remember"] = remember
                 yield session
+            for instance_id, seq, remembered in remember:
+                self.cache.put(instance_id, seq, remembered)
         except IntegrityError as exc:
             self._evict(touched)
             raise Conflict("the instance changed at the same time; reload and try again") from exc
@@ -199,45 +312,49 @@ class Runtime:
         for instance_id in instance_ids:
             self.cache.evict(instance_id)
 
+    @staticmethod
+    def _touch(session: Session, instance_id: int) -> None:
+        session.info.setdefault("csi_touched", set()).add(instance_id)
+
     def _lock_instance(
         self, session: Session, instance_id: int, *, skip_locked: bool = False
-    ) -> Instance | None:
-        query = select(Instance).where(Instance.id == instance_id)
+    ) -> LockedInstance | None:
+        query = _INSTANCE_AND_RECORD
         if is_postgres(session):
-            query = query.with_for_update(of=Instance, skip_locked=skip_locked)
-        instance = session.scalars(query).unique().one_or_none()
-        if instance is None:
+            query = _LOCK_INSTANCE_SKIP_LOCKED if skip_locked else _LOCK_INSTANCE
+        values = session.connection().execute(query, {"instance_id": instance_id}).one_or_none()
+        if values is None:
             return None
-        # The row may have changed between an earlier read and the lock.
-        session.refresh(instance)
-        session.info.setdefault("csi_touched", set()).add(instance.id)
-        return instance
+        self._touch(session, instance_id)
+        return _locked(values)
 
-    def _load(self, session: Session, instance: Instance, host: DatabaseServices) -> BpmnWorkflow:
+    def _load(
+        self, session: Session, instance: LockedInstance, host: DatabaseServices
+    ) -> Remembered:
         """The cached workflow when it is current, else the snapshot plus the events since."""
-        workflow = self.cache.get(instance.id, instance.last_seq)
-        if workflow is None:
-            state = session.get(WorkflowState, instance.id)
+        remembered = self.cache.get(instance.id, instance.last_seq)
+        if remembered is None:
+            state = (
+                session.connection().execute(_STATE_OF, {"instance_id": instance.id}).one_or_none()
+            )
             if state is None:
                 raise NotFound(f"instance {instance.id} has no state")
             parsed = specs.spec_for_instance(
-                session, instance.definition_id, instance.called_definitions or {}
+                session, instance.definition_id, instance.called_definitions
             )
             workflow = self.serializer.loads(state.state, parsed)
             if state.seq < instance.last_seq:
-                replay.catch_up(session, instance, workflow, state.seq)
-        workflow.script_engine = stepping.SafeScriptEngine(host)
-        return workflow
+                replay.catch_up(session, instance.id, workflow, state.seq)
+            remembered = Remembered(workflow, stepping.observe(workflow))
+        remembered.workflow.script_engine = stepping.SafeScriptEngine(host)
+        return remembered
 
     def _remember_after_commit(
-        self, session: Session, instance: Instance, workflow: BpmnWorkflow
+        self, session: Session, instance: LockedInstance, remembered: Remembered
     ) -> None:
-        workflow.script_engine = stepping.SafeScriptEngine(None)
-        cache, instance_id, seq = self.cache, instance.id, instance.last_seq
-
-        @sa_event.listens_for(session, "after_commit", once=True)
-        def _remember(_session: Session) -> None:
-            cache.put(instance_id, seq, workflow)
+        """Keep the workflow for the next command, once (and only if) this one commits."""
+        remembered.workflow.script_engine = stepping.SafeScriptEngine(None)
+        session.info["csi_remember"].append((instance.id, instance.last_seq, remembered))
 
     # ---- who may do what -------------------------------------------------------------------
 
@@ -245,23 +362,27 @@ class Runtime:
         if actor.read_only:
             raise Forbidden("this account may read but not change anything")
 
-    def may_work_on(self, row: HumanTask, actor: Actor) -> bool:
+    def may_work_on(self, row: HumanTask | OpenTask, actor: Actor) -> bool:
         if row.role is None or row.role not in actor.roles:
             return False
         return row.assignee is None or row.assignee == actor.username
 
-    def _check_actor(self, row: HumanTask, actor: Actor) -> None:
+    def _check_actor(self, row: HumanTask | OpenTask, actor: Actor) -> None:
         self._require_writer(actor)
         if row.role is None or row.role not in actor.roles:
             raise Forbidden(f"task {row.bpmn_id} needs the role {row.role}")
         if row.assignee is not None and row.assignee != actor.username:
             raise Forbidden(f"task {row.bpmn_id} is assigned to {row.assignee}")
 
-    def _task_row(self, session: Session, task_id: str) -> HumanTask:
+    @staticmethod
+    def _check_task_id(task_id: str) -> None:
         try:
             UUID(task_id)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise NotFound(f"no task {task_id}") from exc
+
+    def _task_row(self, session: Session, task_id: str) -> HumanTask:
+        self._check_task_id(task_id)
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFound(f"no task {task_id}")
@@ -269,27 +390,17 @@ class Runtime:
 
     def _locked_open_task(
         self, session: Session, task_id: str, actor: Actor
-    ) -> tuple[HumanTask, Instance]:
-        """The task and its instance in one statement, both rows locked on PostgreSQL
-        (and read afresh: another command may have just committed them)."""
-        try:
-            UUID(task_id)
-        except (ValueError, TypeError) as exc:
-            raise NotFound(f"no task {task_id}") from exc
-        query = (
-            select(HumanTask, Instance)
-            .join(Instance, HumanTask.instance_id == Instance.id)
-            .where(HumanTask.id == task_id)
-            .options(lazyload("*"))
-            .execution_options(populate_existing=True)
-        )
-        if is_postgres(session):
-            query = query.with_for_update()
-        found = session.execute(query).one_or_none()
-        if found is None:
+    ) -> tuple[OpenTask, LockedInstance]:
+        """The task, its instance and its record in one statement, the task and instance
+        rows locked on PostgreSQL."""
+        self._check_task_id(task_id)
+        query = _LOCK_TASK_AND_INSTANCE if is_postgres(session) else _TASK_AND_INSTANCE
+        values = session.connection().execute(query, {"task_id": task_id}).one_or_none()
+        if values is None:
             raise NotFound(f"no task {task_id}")
-        row, instance = found
-        session.info.setdefault("csi_touched", set()).add(instance.id)
+        row = OpenTask(*values[: len(_TASK_COLUMNS)])
+        instance = _locked(values[len(_TASK_COLUMNS) :])
+        self._touch(session, instance.id)
         if row.status != "open":
             raise Conflict(f"task {row.bpmn_id} is already {row.status}")
         self._check_actor(row, actor)
@@ -302,118 +413,132 @@ class Runtime:
     def _finish(
         self,
         session: Session,
-        instance: Instance,
+        instance: LockedInstance,
+        before: stepping.Observation | None,
         workflow: BpmnWorkflow,
         host: DatabaseServices,
         events: history.EventLog,
         main_event: tuple[str, str | None, str | None, dict[str, Any]],
         actor: Actor,
         id_base: int,
-        record: ImprovementRecord | None,
     ) -> CommandResult:
         """Record what the command did (its main event with a checkpoint, then each
         service result), update the projections and the state, and remember the workflow
         for the next command once the transaction commits."""
-        now = utcnow()
+        now = events.at
         seen = stepping.observe(workflow)
+        before_data = before.data if before is not None else {}
         type_, task_id, bpmn_id, payload = main_event
-        main = events.append(
+        events.append(
             type_,
             actor.username,
-            {**payload, "id_base": id_base, "after": seen.checkpoint()},
+            {**payload, "id_base": id_base, "after": seen.checkpoint(before_data)},
             task_id=task_id,
             bpmn_id=bpmn_id,
         )
-        for task, call in host.calls:
+        readings: list[dict[str, Any]] = []
+        for task, call, reads in host.calls:
+            recorded: dict[str, Any] = {"operation": call.operation, "result": call.result}
+            if reads:
+                recorded["reads"] = reads
             events.append(
                 "service_completed",
                 actor.username,
-                {"operation": call.operation, "result": call.result},
+                recorded,
                 task_id=str(task.id),
                 bpmn_id=stepping.element(task),
             )
             for reading in call.extra.get("metric_values", []):
-                session.add(
-                    MetricValue(
-                        code=reading["code"],
-                        value=reading["value"],
-                        period=str(reading.get("period") or ""),
-                        instance_id=instance.id,
-                        recorded_by=reading.get("recorded_by"),
+                readings.append(
+                    {
+                        "code": reading["code"],
+                        "value": reading["value"],
+                        "period": str(reading.get("period") or ""),
+                        "instance_id": instance.id,
+                        "recorded_by": reading.get("recorded_by"),
                         # replay reads the history as it stood before this event
-                        recorded_at=main.at,
-                    )
+                        "recorded_at": now,
+                    }
                 )
-        self._sync_tasks(session, instance, seen.ready, now)
-        instance.completed_elements = seen.completed_elements
-        instance.active_elements = seen.active_elements
-        instance.next_timer_at = seen.next_timer_at
-        instance.data = seen.data
-        instance.updated_at = now
+        if readings:
+            session.connection().execute(_INSERT_READINGS, readings)
+        self._sync_tasks(
+            session, instance, before, seen, now, task_id if type_ == "task_completed" else None
+        )
         if seen.completed:
             instance.status = "completed"
-            instance.completed_at = now
             events.append(
                 "instance_completed",
                 actor.username,
                 {"data_sha256": stepping.data_digest(seen.data)},
             )
-        if record is not None:
-            records.sync(record, instance)
-        self._save_state(session, instance, workflow, first=type_ == "instance_started")
-        self._remember_after_commit(session, instance, workflow)
+        if instance.record is not None:
+            records.sync(instance.record, seen.data, seen.completed, seen.active_elements, now)
+            records.write(session, instance.record)
+        events.write(session)
+        self._save_instance(session, instance, before, seen, workflow, now, first=before is None)
+        self._remember_after_commit(session, instance, Remembered(workflow, seen))
         started = None
         if seen.completed and seen.data.get("next_cycle"):
-            started = self._start_next_cycle(session, instance, record, actor)
+            started = self._start_next_cycle(session, instance, seen.data, actor)
         return CommandResult(
-            instance.id, instance.status, [e.seq for e in events.appended], seen.open_tasks, started
+            instance.id,
+            instance.status,
+            [e.seq for e in events.appended],
+            seen.open_tasks,
+            started,
         )
 
     def _sync_tasks(
-        self, session: Session, instance: Instance, ready_tasks: list[Task], now: datetime
+        self,
+        session: Session,
+        instance: LockedInstance,
+        before: stepping.Observation | None,
+        seen: stepping.Observation,
+        now: datetime,
+        completed: str | None,
     ) -> None:
-        ready = {str(t.id): t for t in ready_tasks}
-        open_rows = {
-            row.id: row
-            for row in session.scalars(
-                select(HumanTask).where(
-                    HumanTask.instance_id == instance.id, HumanTask.status == "open"
-                )
+        """Open a row for each task that became ready; cancel the rows of tasks that went
+        away without being completed (a boundary event, a gateway that moved on)."""
+        was_open = set(before.open_tasks) if before is not None else set()
+        still_open = set(seen.open_tasks)
+        gone = sorted(was_open - still_open - {completed} if completed else was_open - still_open)
+        if gone:
+            session.connection().execute(_CANCEL_TASKS, {"ids": gone, "at": now})
+        fresh = [t for t in seen.ready if str(t.id) not in was_open]
+        if fresh:
+            session.connection().execute(
+                _INSERT_TASKS, [self._task_row_values(instance, t, now) for t in fresh]
             )
+
+    def _task_row_values(
+        self, instance: LockedInstance, task: Task, now: datetime
+    ) -> dict[str, Any]:
+        bpmn_id = stepping.element(task) or task.task_spec.name
+        assignee = stepping.assignee_of(task)
+        due = _duration(stepping.properties(task).get("due_in"))
+        return {
+            "id": str(task.id),
+            "instance_id": instance.id,
+            "process_id": task.workflow.spec.name,
+            "bpmn_id": bpmn_id,
+            "name": task.task_spec.bpmn_name or task.task_spec.name,
+            "lane": task.task_spec.lane,
+            "role": role_for_lane(task.task_spec.lane),
+            "assignee": assignee,
+            "claimed_by": None,
+            "label": self._label(task, assignee),
+            "status": "open",
+            "created_at": now,
+            "due_at": now + due if due else None,
+            "completed_at": None,
+            "completed_by": None,
+            "data": self._form_inputs(bpmn_id, task),
         }
-        for task_id, row in open_rows.items():
-            # Rows this command already closed are still 'open' in the database: the
-            # session does not flush before it queries.
-            if task_id not in ready and row.status == "open":
-                row.status = "cancelled"
-                row.completed_at = now
-        for task_id, task in ready.items():
-            if task_id in open_rows:
-                continue
-            bpmn_id = stepping.element(task) or task.task_spec.name
-            assignee = stepping.assignee_of(task)
-            due = _duration(stepping.properties(task).get("due_in"))
-            session.add(
-                HumanTask(
-                    id=task_id,
-                    instance_id=instance.id,
-                    process_id=task.workflow.spec.name,
-                    bpmn_id=bpmn_id,
-                    name=task.task_spec.bpmn_name or task.task_spec.name,
-                    lane=task.task_spec.lane,
-                    role=role_for_lane(task.task_spec.lane),
-                    assignee=assignee,
-                    label=self._label(task, assignee),
-                    status="open",
-                    created_at=now,
-                    due_at=now + due if due else None,
-                    data=self._form_inputs(bpmn_id, task),
-                )
-            )
 
     def _form_inputs(self, bpmn_id: str, task: Task) -> dict[str, Any]:
         try:
-            names = forms.inputs_of(forms.load_form(bpmn_id, self.forms_dir))
+            names = forms.load_form(bpmn_id, self.forms_dir).inputs
         except NotFound:
             return {}
         return history.plain({k: v for k, v in task.data.items() if k in names})
@@ -431,27 +556,55 @@ class Runtime:
             parts.append(assignee)
         return " · ".join(parts)[:250]
 
-    def _save_state(
-        self, session: Session, instance: Instance, workflow: BpmnWorkflow, first: bool
+    def _save_instance(
+        self,
+        session: Session,
+        instance: LockedInstance,
+        before: stepping.Observation | None,
+        seen: stepping.Observation,
+        workflow: BpmnWorkflow,
+        now: datetime,
+        *,
+        first: bool,
     ) -> None:
-        due = (
+        """The instance row (only the columns that changed) and, when due, the snapshot:
+        every N events, at the start, at the end and whenever the instance comes to rest
+        on a timer (a cold load then replays nothing)."""
+        values: dict[str, Any] = {
+            "last_seq": instance.last_seq,
+            "last_hash": instance.last_hash,
+            "updated_at": now,
+        }
+        if before is None or seen.data != before.data:
+            values["data"] = seen.data
+        if before is None or seen.completed_elements != before.completed_elements:
+            values["completed_elements"] = seen.completed_elements
+        if before is None or seen.active_elements != before.active_elements:
+            values["active_elements"] = seen.active_elements
+        if before is None or seen.next_timer_at != before.next_timer_at:
+            values["next_timer_at"] = seen.next_timer_at
+        if seen.completed:
+            values["status"] = "completed"
+            values["completed_at"] = now
+        resting = not seen.open_tasks and bool(seen.timers)
+        if (
             first
-            or instance.status != "running"
+            or seen.completed
+            or resting
             or instance.last_seq - instance.snapshot_seq >= self.snapshot_every
-        )
-        if not due:
-            return
-        text = self.serializer.dumps(workflow)
-        values = {"seq": instance.last_seq, "state": text, "saved_at": utcnow()}
-        if first:
-            session.add(WorkflowState(instance_id=instance.id, **values))
-        else:
-            session.execute(
-                update(WorkflowState)
-                .where(WorkflowState.instance_id == instance.id)
-                .values(**values)
-            )
-        instance.snapshot_seq = instance.last_seq
+        ):
+            state = {
+                "seq": instance.last_seq,
+                "state": self.serializer.dumps(workflow),
+                "saved_at": now,
+            }
+            if first:
+                session.connection().execute(_INSERT_STATE, {"instance_id": instance.id, **state})
+            else:
+                session.connection().execute(_UPDATE_STATE, {"row_id": instance.id, **state})
+            instance.snapshot_seq = instance.last_seq
+            values["snapshot_seq"] = instance.last_seq
+        session.connection().execute(_UPDATE_INSTANCE, {"row_id": instance.id, **values})
 
     # ---- commands --------------------------------------------------------------------------
 
@@ -476,7 +629,7 @@ class Runtime:
         if not isinstance(data, dict):
             raise ValidationFailed("initial data must be an object", {"data": ["not an object"]})
         try:
-            data = json.loads(json.dumps(data))
+            data = json.loads(json.dumps(data, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise ValidationFailed("initial data must be JSON", {"data": [str(exc)]}) from exc
         bad = [k for k in data if not k.isidentifier() or k.startswith("_")]
@@ -493,30 +646,43 @@ class Runtime:
                 {"process": ["not startable"]},
             )
         parsed = specs.spec_for_instance(session, definition.id, called)
-        instance = Instance(
-            process_id=process_id,
-            definition_id=definition.id,
-            called_definitions=called,
-            status="running",
-            last_seq=0,
-            last_hash=history.GENESIS_HASH,
-            snapshot_seq=0,
-            data={},
-            started_by=actor.username,
-            started_at=utcnow(),
-            parent_instance_id=parent_id,
+        now = utcnow()
+        instance_id = session.execute(
+            insert(INSTANCE)
+            .values(
+                process_id=process_id,
+                definition_id=definition.id,
+                called_definitions=called,
+                status="running",
+                last_seq=0,
+                last_hash=history.GENESIS_HASH,
+                snapshot_seq=0,
+                data={},
+                completed_elements=[],
+                active_elements=[],
+                started_by=actor.username,
+                started_at=now,
+                updated_at=now,
+                parent_instance_id=parent_id,
+            )
+            .returning(INSTANCE.c.id)
+        ).scalar_one()
+        self._touch(session, instance_id)
+        instance = LockedInstance(
+            instance_id,
+            process_id,
+            definition.id,
+            dict(called),
+            "running",
+            0,
+            history.GENESIS_HASH,
+            0,
         )
-        session.add(instance)
-        session.flush()
-        session.info["csi_touched"].add(instance.id)
-        record = (
-            records.create(session, instance, actor.username)
-            if process_id == records.IMPROVEMENT_PROCESS
-            else None
-        )
+        if process_id == records.IMPROVEMENT_PROCESS:
+            instance.record = records.create(session, instance_id, actor.username, now)
         host = DatabaseServices(session)
-        workflow = stepping.start(parsed, instance.id, data, host)
-        events = history.EventLog(session, instance)
+        workflow = stepping.start(parsed, instance_id, data, host)
+        events = history.EventLog(instance, now)
         payload = {
             "process_id": process_id,
             "definition": {
@@ -526,26 +692,25 @@ class Runtime:
             },
             "called": called,
             "data": data,
-            "record_number": record.number if record else None,
+            "record_number": instance.record.number if instance.record else None,
         }
         return self._finish(
             session,
             instance,
+            None,
             workflow,
             host,
             events,
             ("instance_started", None, None, payload),
             actor,
             0,
-            record,
         )
 
     def _start_next_cycle(
-        self, session: Session, instance: Instance, record: Any, actor: Actor
+        self, session: Session, instance: LockedInstance, data: dict[str, Any], actor: Actor
     ) -> int:
         """4.8: the next cycle starts from this one's metrics, with the measured values as
         the new baselines."""
-        data = instance.data
         current = {g.get("metric"): g.get("current") for g in data.get("gaps") or []}
         targets = [
             {
@@ -555,6 +720,7 @@ class Runtime:
             }
             for t in data.get("targets") or []
         ]
+        record = instance.record
         seed = {
             "source": "periodic_review",
             "reference": record.number if record is not None else f"#{instance.id}",
@@ -578,18 +744,32 @@ class Runtime:
         with self._command() as session:
             row, instance = self._locked_open_task(session, task_id, actor)
             cached = self.cache.get(instance.id, instance.last_seq)
-            events = history.EventLog(session, instance)
+            events = history.EventLog(instance)
             if claim and row.claimed_by is None:
-                row.claimed_by = actor.username
+                claimed_by: str | None = actor.username
                 events.append(
                     "task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
                 )
             elif not claim and row.claimed_by == actor.username:
-                row.claimed_by = None
+                claimed_by = None
                 events.append(
                     "task_unclaimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
                 )
-            if events.appended and cached is not None:
+            else:
+                return CommandResult(instance.id, instance.status)
+            connection = session.connection()
+            connection.execute(_UPDATE_TASK, {"row_id": row.id, "claimed_by": claimed_by})
+            events.write(session)
+            connection.execute(
+                _UPDATE_INSTANCE,
+                {
+                    "row_id": instance.id,
+                    "last_seq": instance.last_seq,
+                    "last_hash": instance.last_hash,
+                    "updated_at": events.at,
+                },
+            )
+            if cached is not None:
                 # A claim moves no workflow: the cached copy stays valid for the new seq.
                 self._remember_after_commit(session, instance, cached)
             return CommandResult(instance.id, instance.status, [e.seq for e in events.appended])
@@ -599,43 +779,47 @@ class Runtime:
             row, instance = self._locked_open_task(session, task_id, actor)
             id_base = instance.last_seq
             host = DatabaseServices(session)
-            workflow = self._load(session, instance, host)
+            loaded = self._load(session, instance, host)
+            workflow = loaded.workflow
             task = stepping.ready_task(workflow, task_id)
             form = forms.load_form(row.bpmn_id, self.forms_dir)
-            schema = forms.resolve_schema(
-                form.schema, forms.OptionSource(self.users_for_options(session), task.data)
+            clean = forms.validate_submission(
+                form, forms.OptionSource(self.users_for_options(session), task.data), data
             )
-            clean = forms.validate(schema, copy.deepcopy(dict(data)))
             # A field left out clears what an earlier pass stored under that name (a
             # second review without a comment must not keep the first one's).
             clean = {name: clean.get(name) for name in form.schema.get("properties", {})}
 
-            events = history.EventLog(session, instance)
-            now = utcnow()
+            events = history.EventLog(instance)
             if row.claimed_by is None:
-                row.claimed_by = actor.username
                 events.append(
                     "task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
                 )
-            row.status = "completed"
-            row.completed_at = now
-            row.completed_by = actor.username
-            record = records.for_instance(session, instance.id)
-            if record is not None:
-                records.note_task(record, row.bpmn_id, clean, actor.username, now)
+            session.connection().execute(
+                _UPDATE_TASK,
+                {
+                    "row_id": row.id,
+                    "status": "completed",
+                    "claimed_by": actor.username,
+                    "completed_at": events.at,
+                    "completed_by": actor.username,
+                },
+            )
+            if instance.record is not None:
+                records.note_task(instance.record, row.bpmn_id, clean, actor.username, events.at)
 
             stepping.complete(workflow, instance.id, id_base, task, clean, actor.username)
             payload = {"data": clean, "name": row.name}
             return self._finish(
                 session,
                 instance,
+                loaded.seen,
                 workflow,
                 host,
                 events,
                 ("task_completed", row.id, row.bpmn_id, payload),
                 actor,
                 id_base,
-                record,
             )
 
     def fire_due_timers(self, now: datetime | None = None, limit: int = 100) -> list[int]:
@@ -644,9 +828,9 @@ class Runtime:
         now = now or utcnow()
         with self.db.sessions() as session:
             due_ids = session.scalars(
-                select(Instance.id)
-                .where(Instance.status == "running", Instance.next_timer_at <= now)
-                .order_by(Instance.next_timer_at)
+                select(INSTANCE.c.id)
+                .where(INSTANCE.c.status == "running", INSTANCE.c.next_timer_at <= now)
+                .order_by(INSTANCE.c.next_timer_at)
                 .limit(limit)
             ).all()
         moved: list[int] = []
@@ -663,23 +847,24 @@ class Runtime:
             instance = self._lock_instance(session, instance_id, skip_locked=True)
             if instance is None or instance.status != "running":
                 return False
-            if not instance.next_timer_at or instance.next_timer_at > now:
+            if instance.next_timer_at is None or instance.next_timer_at > now:
                 return False
             id_base = instance.last_seq
             host = DatabaseServices(session)
-            workflow = self._load(session, instance, host)
-            fired = stepping.fire_timers(workflow, instance.id, id_base)
+            loaded = self._load(session, instance, host)
+            fired = stepping.fire_timers(loaded.workflow, instance.id, id_base)
             if not fired:
                 self.cache.evict(instance.id)
                 return False
-            events = history.EventLog(session, instance)
+            events = history.EventLog(instance)
             payload = {
                 "fired": [str(t.id) for t in fired],
                 "due": [t.internal_data.get("event_value") for t in fired],
             }
             main = ("timer_fired", str(fired[0].id), stepping.element(fired[0]), payload)
-            record = records.for_instance(session, instance.id)
-            self._finish(session, instance, workflow, host, events, main, SYSTEM, id_base, record)
+            self._finish(
+                session, instance, loaded.seen, loaded.workflow, host, events, main, SYSTEM, id_base
+            )
             return True
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> specs.Deployed:

@@ -31,14 +31,36 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import compaction, expressions, ids, services
 from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression
-from engine.history import plain
+from engine.history import canonical_json
 from engine.specs import ParsedSpecs
 
 
 class ServiceHost(services.ServiceContext, Protocol):
-    """A ServiceContext that also hears what each service call returned."""
+    """A ServiceContext that also hears what each service call read and returned."""
 
-    def record(self, task: Task, call: services.ServiceCall) -> None: ...
+    def record(self, task: Task, call: services.ServiceCall, reads: dict[str, Any]) -> None: ...
+
+
+class ReadLog:
+    """The ServiceContext a service call sees: the host's answers, each written down.
+
+    The event log keeps them with the result, so a replay hands the service the very
+    answers it had: metric history another transaction added since (or committed a
+    moment before, with an earlier time) cannot make a faithful record look forged."""
+
+    def __init__(self, host: services.ServiceContext) -> None:
+        self.host = host
+        self.reads: dict[str, Any] = {}
+
+    def metric_history(self, code: str, limit: int) -> list[float]:
+        values = list(self.host.metric_history(code, limit))
+        self.reads.setdefault("metric_history", {})[code] = values
+        return values
+
+    def next_number(self, prefix: str) -> str:
+        number = self.host.next_number(prefix)
+        self.reads.setdefault("next_number", []).append(number)
+        return number
 
 
 class _SafeEnvironment(BasePythonScriptEngineEnvironment):
@@ -82,14 +104,15 @@ class SafeScriptEngine(PythonScriptEngine):
         if function is None or self.host is None:
             raise ServiceFailed(f"service {name!r} is not available")
         params = {k: v["value"] for k, v in (kwargs.get("operation_params") or {}).items()}
+        log = ReadLog(self.host)
         try:
-            call = function(params, self.host)
+            call = function(params, log)
             result = json.dumps(call.result)
         except Exception as exc:
             # SpiffWorkflow masks errors raised here; keep the original to re-raise.
             self.failure = exc
             raise
-        self.host.record(task, call)
+        self.host.record(task, call, log.reads)
         return result
 
 
@@ -236,45 +259,75 @@ class Observation:
     active_elements: list[str] = field(default_factory=list)
     next_timer_at: datetime | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str = ""
     open_tasks: list[str] = field(default_factory=list)
     completed: bool = False
     timers: dict[str, str] = field(default_factory=dict)  # waiting timer task id -> due
     ready: list[Task] = field(default_factory=list, repr=False)  # the open user tasks
 
-    def checkpoint(self) -> dict[str, Any]:
-        """What each command records of the state it left, for replay to compare; timer
-        due times are recorded because they come from the clock, not from the events."""
+    def checkpoint(self, before: Mapping[str, Any]) -> dict[str, Any]:
+        """What each command records of the state it left, for replay to compare: the
+        digest of the data vouches for all of it, the change from `before` (the data the
+        command started from) lets a mismatch name the difference. Timer due times are
+        recorded because they come from the clock, not from the events."""
+        changed, removed = data_changes(before, self.data)
         return {
             "open_tasks": sorted(self.open_tasks),
-            "data_sha256": data_digest(self.data),
+            "data_sha256": self.data_sha256 or data_digest(self.data),
+            "changed": changed,
+            "removed": removed,
             "completed": self.completed,
             "timers": self.timers,
         }
 
 
+def data_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The variables `after` sets differently from `before`, and those it no longer has."""
+    missing = object()
+    changed = {k: v for k, v in after.items() if before.get(k, missing) != v}
+    return changed, sorted(k for k in before if k not in after)
+
+
 def data_digest(data: Any) -> str:
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+def _detached(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """A JSON-only copy of `data` and its digest, from one serialisation."""
+    text = canonical_json(data)
+    copied: dict[str, Any] = json.loads(text)
+    return copied, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 def observe(workflow: BpmnWorkflow) -> Observation:
+    """One pass over the task dictionaries (compaction keeps them small), in creation
+    order, which a replay reproduces."""
     done: list[str] = list(getattr(workflow, "dropped_elements", []))
     active: list[str] = []
     next_timer: datetime | None = None
     timers: dict[str, str] = {}
     latest: Task | None = None
-    for task in workflow.get_tasks(skip_subprocesses=True):
+    ready: list[Task] = []
+    for task in workflow.tasks.values():
+        state = task.state
+        if state == TaskState.READY and task.task_spec.manual:
+            ready.append(task)
         bpmn_id = element(task)
         if bpmn_id is None:
             continue
-        if task.state == TaskState.COMPLETED:
+        if state == TaskState.COMPLETED:
             if bpmn_id not in done:
                 done.append(bpmn_id)
-            if multi_instance_of(task) is None and (
-                latest is None or task.last_state_change > latest.last_state_change
+            if (latest is None or task.last_state_change > latest.last_state_change) and (
+                multi_instance_of(task) is None
             ):
                 latest = task
-        elif task.state in (TaskState.READY, TaskState.STARTED, TaskState.WAITING):
+        elif state & _ACTIVE:
             if bpmn_id not in active:
                 active.append(bpmn_id)
             event = getattr(task.task_spec, "event_definition", None)
@@ -283,14 +336,22 @@ def observe(workflow: BpmnWorkflow) -> Observation:
                 due_at = TimerEventDefinition.get_datetime(value)
                 next_timer = due_at if next_timer is None else min(next_timer, due_at)
                 timers[str(task.id)] = value
-    ready = ready_user_tasks(workflow)
+    for subprocess in workflow.subprocesses.values():
+        if not subprocess.completed:
+            ready.extend(
+                t
+                for t in subprocess.tasks.values()
+                if t.state == TaskState.READY and t.task_spec.manual
+            )
+    # The data of the newest finished element, not workflow.data: SpiffWorkflow's end
+    # join merges every finished branch into the latter, per-person entries included.
+    data, digest = _detached(dict(latest.data) if latest is not None else {})
     return Observation(
         completed_elements=done,
         active_elements=active,
         next_timer_at=next_timer,
-        # The data of the newest finished element, not workflow.data: SpiffWorkflow's end
-        # join merges every finished branch into the latter, per-person entries included.
-        data=plain(dict(latest.data) if latest is not None else {}),
+        data=data,
+        data_sha256=digest,
         open_tasks=[str(t.id) for t in ready],
         completed=bool(workflow.completed),
         timers=timers,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -263,6 +264,11 @@ class Counter(Base):
 
 
 # -- engine and sessions --------------------------------------------------------------
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for the write path's plain statements."""
+    return cast(Table, model.__table__)
 
 
 def _json_dumps(value: Any) -> str:

@@ -61,7 +61,7 @@ class MemoryServices:
         self.numbers += 1
         return f"{prefix}-2026-{self.numbers:04d}"
 
-    def record(self, task: Task, call: Any) -> None:
+    def record(self, task: Task, call: Any, reads: dict[str, Any]) -> None:
         for reading in call.extra.get("metric_values", []):
             self.history.setdefault(reading["code"], []).append(reading["value"])
 
