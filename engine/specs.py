@@ -21,6 +21,7 @@ from defusedxml.common import DefusedXmlException
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import BpmnValidator, SpiffBpmnParser
 from sqlalchemy import func, select
@@ -351,10 +352,32 @@ def parsed_specs(process_id: str, rows: Iterable[ProcessDefinition]) -> ParsedSp
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
         raise ValidationFailed(str(exc), {process_id: [str(exc)]}) from exc
+    for process in [spec, *subprocess_specs.values()]:
+        _connect_loop_children(process)
     parsed = ParsedSpecs(key, process_id, spec, subprocess_specs)
     with _cache_lock:
         _cache[key] = parsed
     return parsed
+
+
+def _connect_loop_children(process: BpmnProcessSpec) -> None:
+    """Wire each loop or multi-instance task to its child spec's completion up front.
+
+    SpiffWorkflow does it lazily, when a child is created; a workflow restored in a
+    process that has not yet created one (a snapshot taken mid multi-instance, loaded
+    by another worker or after a restart) then never merges its children, and the
+    multi-instance task never finishes."""
+    for task_spec in process.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = process.task_specs[task_spec.task_spec]
+            if not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
+
+
+def forget_parsed() -> None:
+    """Drop every parsed definition, as if the process had just started (tests, tools)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def spec_for_instance(

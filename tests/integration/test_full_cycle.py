@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import history, queries
+from engine import history, queries, specs
 from engine.runtime import Actor, Runtime, WorkflowCache
 from engine.store import Database, Event, HumanTask, ImprovementRecord, MetricValue
 from tests.cycle import Driver
@@ -40,20 +40,35 @@ class RuntimeDoor:
         assert self.rt.fire_due_timers()
 
 
-@pytest.fixture(params=["warm", "cold"])
-def any_runtime(request: pytest.FixtureRequest, db: Database) -> Runtime:
+class FreshProcessDoor(RuntimeDoor):
+    """Every command as the first one of a newly started worker: no workflow in memory
+    and no definition parsed yet."""
+
+    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
+        specs.forget_parsed()
+        super().complete(username, task_id, data)
+
+    def fire_timers(self) -> None:
+        specs.forget_parsed()
+        super().fire_timers()
+
+
+@pytest.fixture(params=["warm", "cold", "fresh"])
+def any_door(request: pytest.FixtureRequest, db: Database, actors: dict[str, Actor]) -> RuntimeDoor:
     """warm: the workflow stays in memory between commands; cold: nothing is cached and
     the state is snapshotted every 7 events, so most commands rebuild the workflow from
-    the snapshot plus the events since (as another web worker would)."""
+    the snapshot plus the events since (as another web worker would); fresh: cold, and
+    the definitions are parsed anew for every command (a restarted worker)."""
     if request.param == "warm":
-        return Runtime(db)
-    return Runtime(db, cache=WorkflowCache(capacity=0), snapshot_every=7)
+        return RuntimeDoor(Runtime(db), db, actors)
+    cold = Runtime(db, cache=WorkflowCache(capacity=0), snapshot_every=7)
+    if request.param == "cold":
+        return RuntimeDoor(cold, db, actors)
+    return FreshProcessDoor(cold, db, actors)
 
 
-def test_full_cycle_through_service_layer(
-    any_runtime: Runtime, db: Database, actors: dict[str, Actor]
-) -> None:
-    result = Driver(RuntimeDoor(any_runtime, db, actors)).run()
+def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -> None:
+    result = Driver(any_door).run()
     iid = result.instance_id
 
     by_metric = {g["metric"]: g for g in result.gaps_first_round}
