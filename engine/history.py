@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from engine.errors import NotFound
 from engine.store import Event, Instance, table, utcnow
 
 EVENT_TABLE = table(Event)
@@ -183,7 +184,13 @@ def verify(session: Session, instance_id: int) -> Verification:
             )
         prev = event.hash
     instance = session.get(Instance, instance_id)
-    if instance is not None and (instance.last_seq != len(events) or instance.last_hash != prev):
+    if instance is None:
+        if not events:
+            raise NotFound(f"no instance {instance_id}")
+        return Verification(
+            False, None, "the log has events of an instance that is gone", len(events)
+        )
+    if instance.last_seq != len(events) or instance.last_hash != prev:
         return Verification(
             False,
             len(events) + 1,
@@ -195,6 +202,7 @@ def verify(session: Session, instance_id: int) -> Verification:
 
 def describe(event: Event) -> dict[str, Any]:
     return {
+        "instance_id": event.instance_id,
         "seq": event.seq,
         "type": event.type,
         "actor": event.actor,
@@ -208,6 +216,7 @@ def describe(event: Event) -> dict[str, Any]:
 
 
 EXPORT_COLUMNS = (
+    "instance_id",
     "seq",
     "type",
     "actor",

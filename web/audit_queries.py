@@ -109,8 +109,15 @@ def search(
         end = _day_start(filters.started_to + timedelta(days=1), zone)
         query = query.where(Instance.started_at < end)
     if filters.person:
-        acted = exists().where(Event.instance_id == Instance.id, Event.actor == filters.person)
-        query = query.where(or_(Instance.started_by == filters.person, acted))
+        # A username or a display name, any case, in part: "po1", "PO1", "张".
+        pattern = f"%{filters.person.lower()}%"
+        people = select(User.username).where(
+            or_(
+                func.lower(User.username).like(pattern), func.lower(User.display_name).like(pattern)
+            )
+        )
+        acted = exists().where(Event.instance_id == Instance.id, Event.actor.in_(people))
+        query = query.where(or_(Instance.started_by.in_(people), acted))
     rows = session.execute(query.order_by(Instance.id.desc()).limit(limit + 1)).unique().all()
     found = [SearchRow(i, r, int(n or 0)) for i, r, n in rows[:limit]]
     return found, len(rows) > limit

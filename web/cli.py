@@ -143,13 +143,17 @@ def verify_audit(instance_id: int | None) -> None:
     with db.sessions() as session:
         ids = (
             [instance_id]
-            if instance_id
+            if instance_id is not None
             else list(session.scalars(select(Instance.id).order_by(Instance.id)))
         )
         broken = 0
         with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
             for iid in bar:
-                result = history.verify(session, iid)
+                try:
+                    result = history.verify(session, iid)
+                except DomainError as exc:
+                    _fail(exc)
+                    return
                 if not result.ok:
                     broken += 1
                     click.echo(

@@ -75,6 +75,8 @@ def test_search_filters_by_person_status_source_and_dates(
         return link in response.get_data(as_text=True)
 
     assert found("person=po2")  # acted in it (proposed metrics), did not start it
+    assert found("person=PO2") and found("person=o2")  # any case, in part
+    assert found("person=赵工")  # po2 by display name
     assert found("person=owner")
     assert not found("person=cab")
     assert found("status=running") and not found("status=completed")

@@ -92,7 +92,7 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
         events = session.scalars(select(Event).where(Event.instance_id == result.instance_id)).all()
     exported = runner.invoke(main, ["export", str(result.instance_id), "--format", "csv"])
     lines = exported.output.strip().splitlines()
-    assert lines[0].startswith("seq,type,actor,at") and len(lines) == len(events) + 1
+    assert lines[0].startswith("instance_id,seq,type,actor,at") and len(lines) == len(events) + 1
     as_json = runner.invoke(main, ["export", str(result.instance_id)])
     assert json.loads(as_json.output)[-1]["type"] == "instance_completed"
     # tamper: the CLI now reports the broken link and fails
@@ -103,6 +103,8 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
         victim.actor = "mallory"
     broken = runner.invoke(main, ["verify-audit"])
     assert broken.exit_code == 1 and "broken at seq 5" in broken.output
+    missing = runner.invoke(main, ["verify-audit", "--instance", "999999"])
+    assert missing.exit_code != 0 and "no instance 999999" in missing.output
 
 
 def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:

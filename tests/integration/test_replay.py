@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select, update
+from datetime import UTC
 
-from engine import replay
+import pytest
+from sqlalchemy import delete, select, update
+
+from engine import history, replay
 from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, Instance, ProcessDefinition
+from engine.store import (
+    Database,
+    Event,
+    HumanTask,
+    ImprovementRecord,
+    Instance,
+    MetricValue,
+    ProcessDefinition,
+)
 from tests.cycle import Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 
@@ -132,3 +142,124 @@ def test_replay_through_the_api(app, client, finished: int) -> None:  # type: ig
         client.get(f"/api/v1/instances/{finished}/replay", headers=headers).json["step"]
         == body["steps"]
     )
+
+
+def _first_event(session, finished: int, bpmn_id: str, type_: str = "task_completed") -> Event:  # type: ignore[no-untyped-def]
+    return session.scalar(
+        select(Event)
+        .where(Event.instance_id == finished, Event.bpmn_id == bpmn_id, Event.type == type_)
+        .order_by(Event.seq)
+    )
+
+
+def test_a_data_mismatch_names_the_variable_and_both_values(db: Database, finished: int) -> None:
+    with db.transaction() as session:
+        event = _first_event(session, finished, "analyse_gaps")
+        event.payload = {**event.payload, "data": {**event.payload["data"], "impact": "无影响"}}
+        seq = event.seq
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.seq == seq and result.mismatch.element == "analyse_gaps"
+    assert "impact" in result.mismatch.message
+    assert result.mismatch.expected == "结账期间业务中断，影响客户满意度"
+    assert result.mismatch.actual == "无影响"
+
+
+def test_an_altered_reading_shows_in_the_gap_results(db: Database, finished: int) -> None:
+    with db.transaction() as session:
+        event = _first_event(session, finished, "collect_data")
+        data = event.payload["data"]
+        event.payload = {
+            **event.payload,
+            "data": {**data, "values": [{**data["values"][0], "value": 90.0}]},
+        }
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+        gaps = _first_event(session, finished, "compute_gaps", "service_completed")
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.seq == gaps.seq and result.mismatch.element == "compute_gaps"
+    assert result.mismatch.expected == gaps.payload["result"]
+    assert {g["metric"]: g["current"] for g in result.mismatch.actual}["AVAIL"] == 90.0
+
+
+def test_history_written_later_does_not_make_a_faithful_record_look_forged(
+    db: Database, finished: int
+) -> None:
+    """Another transaction may commit readings stamped before this instance's gap
+    analysis after it read the history: the recorded reads, not today's table, count."""
+    from datetime import datetime
+
+    with db.transaction() as session:
+        for value in (90.0, 95.0, 99.0):
+            session.add(
+                MetricValue(
+                    code="AVAIL",
+                    value=value,
+                    period="2020-01",
+                    recorded_at=datetime(2020, 1, 1, tzinfo=UTC),
+                )
+            )
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+    assert result.ok, result.mismatch and result.mismatch.as_dict()
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "element"),
+    [
+        (Instance, {"data": {"summary": "伪造"}}, "instance"),
+        (Instance, {"status": "running"}, "instance"),
+        (ImprovementRecord, {"source": "internal_audit"}, "improvement_record"),
+        (ImprovementRecord, {"fields": {"reviews": [], "monitoring": []}}, "improvement_record"),
+        (HumanTask, {"completed_by": "po2"}, "human_task"),
+        (MetricValue, None, "metric_value"),
+    ],
+)
+def test_replay_catches_a_tampered_projection(  # type: ignore[no-untyped-def]
+    db: Database, finished: int, table, change, element: str
+) -> None:
+    with db.transaction() as session:
+        if table is MetricValue:
+            victim = session.scalar(
+                select(MetricValue.id).where(MetricValue.instance_id == finished)
+            )
+            session.execute(delete(MetricValue).where(MetricValue.id == victim))
+        elif table is HumanTask:
+            victim = session.scalar(
+                select(HumanTask.id).where(
+                    HumanTask.instance_id == finished, HumanTask.bpmn_id == "review_plan"
+                )
+            )
+            session.execute(update(HumanTask).where(HumanTask.id == victim).values(**change))
+        elif table is Instance:
+            if "data" in change:
+                data = session.get(Instance, finished).data
+                change = {"data": {**data, **change["data"]}}
+            session.execute(update(Instance).where(Instance.id == finished).values(**change))
+        else:
+            session.execute(
+                update(ImprovementRecord)
+                .where(ImprovementRecord.instance_id == finished)
+                .values(**change)
+            )
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+        assert history.verify(session, finished).ok  # the chain alone cannot see this
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.element == element, result.mismatch.as_dict()
+
+
+def test_replay_catches_a_repinned_called_process(db: Database, finished: int) -> None:
+    with db.transaction() as session:
+        instance = session.get(Instance, finished)
+        other = session.scalar(
+            select(ProcessDefinition.id).where(
+                ProcessDefinition.process_id == "service_improvement"
+            )
+        )
+        instance.called_definitions = {"change_management": other}
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+    assert not result.ok and result.mismatch is not None and result.mismatch.seq == 1
+    assert "called processes" in result.mismatch.message
