@@ -21,6 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from engine import checks
 from engine.errors import NotFound, ValidationFailed
 from engine.specs import DEFAULT_BPMN_DIR
 
@@ -35,6 +36,10 @@ class Form:
     context: tuple[str, ...]
     prefill: str | None
     schema: Mapping[str, Any]
+    # Fields that start from the instance's current value (a revised plan starts from
+    # the last one); every other field starts empty or at its default, so a second
+    # review never comes up with the first one's decision filled in.
+    carry_over: tuple[str, ...] = ()
     # Derived once at load: every variable the form page reads (inputs_of) and the
     # run-time option lists its schema names.
     inputs: frozenset[str] = frozenset()
@@ -67,6 +72,7 @@ def load_form(key: str, forms_dir: Path = FORMS_DIR) -> Form:
         context=tuple(raw.get("context", [])),
         prefill=raw.get("prefill"),
         schema=raw["schema"],
+        carry_over=tuple(raw.get("carry_over", [])),
         option_lists=tuple(sorted(_option_lists(raw["schema"]))),
     )
     form = replace(form, inputs=inputs_of(form))
@@ -186,7 +192,11 @@ def validate_submission(form: Form, source: OptionSource, data: Any) -> dict[str
             _validators[key] = validator
             while len(_validators) > _VALIDATORS_KEPT:
                 _validators.popitem(last=False)
-    return _checked(validator, data)
+    clean = _checked(validator, data)
+    errors = checks.check(form.key, clean, source.data)
+    if errors:
+        raise ValidationFailed("the form has errors", errors)
+    return clean
 
 
 def validate(schema: Mapping[str, Any], data: Any) -> dict[str, Any]:
@@ -305,9 +315,9 @@ PREFILL_INPUTS: dict[str, frozenset[str]] = {
 
 
 def inputs_of(form: Form) -> frozenset[str]:
-    """Every variable the form page reads: its fields (a revised plan starts from the
-    last one), its context, its prefill's inputs and the data its option lists name."""
-    names = set(form.schema.get("properties") or {}) | set(form.context)
+    """Every variable the form page reads: the fields it carries over, its context, its
+    prefill's inputs and the data its option lists name."""
+    names = set(form.carry_over) | set(form.context)
     if form.prefill:
         names |= PREFILL_INPUTS.get(form.prefill, frozenset())
 
@@ -331,10 +341,10 @@ def inputs_of(form: Form) -> frozenset[str]:
 
 
 def prefill(form: Form, data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
-    """Initial values: schema defaults, then what the instance already holds under the
-    same names (a revised plan starts from the last one), then the named prefill."""
+    """Initial values: schema defaults, then what the instance already holds for the
+    fields the form carries over, then the named prefill."""
     values = defaults(form.schema)
-    for name in form.schema.get("properties") or {}:
+    for name in form.carry_over:
         if data.get(name) is not None:
             values[name] = copy.deepcopy(data[name])
     if form.prefill and form.prefill in PREFILLS:

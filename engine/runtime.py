@@ -614,9 +614,13 @@ class Runtime:
         process_id: str = records.IMPROVEMENT_PROCESS,
         data: Mapping[str, Any] | None = None,
     ) -> CommandResult:
+        """Start a process: a user holding the role of its start event's lane (or an
+        administrator) may."""
         self._require_writer(actor)
         with self._command() as session:
-            return self._start(session, actor, process_id, data if data is not None else {})
+            return self._start(
+                session, actor, process_id, data if data is not None else {}, check_starter=True
+            )
 
     def _start(
         self,
@@ -625,6 +629,8 @@ class Runtime:
         process_id: str,
         data: Any,
         parent_id: int | None = None,
+        *,
+        check_starter: bool = False,
     ) -> CommandResult:
         if not isinstance(data, dict):
             raise ValidationFailed("initial data must be an object", {"data": ["not an object"]})
@@ -646,6 +652,9 @@ class Runtime:
                 {"process": ["not startable"]},
             )
         parsed = specs.spec_for_instance(session, definition.id, called)
+        starters = parsed.starter_roles
+        if check_starter and starters and ADMIN not in actor.roles and not starters & actor.roles:
+            raise Forbidden(f"starting {process_id} needs the role {', '.join(sorted(starters))}")
         now = utcnow()
         instance_id = session.execute(
             insert(INSTANCE)

@@ -7,6 +7,7 @@ so the functions are unit-tested without a database and replayed by auditors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -123,7 +124,8 @@ def compute_gaps(
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+    """Four decimals; None for what JSON cannot hold (huge inputs overflow to inf)."""
+    return None if value is None or not math.isfinite(value) else round(value, 4)
 
 
 def current_values(collected: Sequence[Mapping[str, Any]]) -> dict[str, float]:

@@ -21,6 +21,7 @@ from defusedxml.common import DefusedXmlException
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import BpmnValidator, SpiffBpmnParser
@@ -325,6 +326,18 @@ class ParsedSpecs:
     process_id: str
     spec: BpmnProcessSpec
     subprocess_specs: Mapping[str, BpmnProcessSpec]
+
+    @property
+    def starter_roles(self) -> frozenset[str]:
+        """Roles of the lanes that hold the process's start events: who may start it
+        (empty when the start events lie in no lane)."""
+        roles = set()
+        for task_spec in self.spec.task_specs.values():
+            if isinstance(task_spec, StartEvent):
+                role = role_for_lane(task_spec.lane)
+                if role is not None:
+                    roles.add(role)
+        return frozenset(roles)
 
 
 _cache_lock = threading.Lock()

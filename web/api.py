@@ -49,6 +49,8 @@ def actor() -> Actor:
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if body is None:
+        if request.get_data(cache=True).strip():
+            raise ValidationFailed("the body is not valid JSON", {"": ["not JSON"]})
         body = {}
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", {"": ["not an object"]})

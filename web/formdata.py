@@ -20,6 +20,8 @@ from typing import Any
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from engine import checks
+
 TRUE_VALUES = {"true", "on", "1", "yes"}
 ROW_INDEX = "__index__"  # placeholder of the row index in a table's row template
 
@@ -397,6 +399,16 @@ def error_text(message: str) -> str:
         return _("This field is required.")
     if message == "not one of the allowed values":
         return _("Choose one of the allowed values.")
+    if message == checks.DUPLICATE:
+        return _("This value is already used in another row.")
+    if message == checks.NOT_A_METRIC:
+        return _("Not one of this cycle's metrics.")
+    if message == checks.MISSING_METRIC:
+        return _("Every metric of this cycle needs a row.")
+    if message == checks.NOT_YOUR_METRIC:
+        return _("Report only the metrics you own.")
+    if message == checks.NOT_A_DURATION:
+        return _("Enter an ISO 8601 duration such as P7D, P2W or PT12H.")
     if "is not of type 'number'" in message or "is not of type 'integer'" in message:
         return _("Enter a number.")
     if "is not of type" in message:

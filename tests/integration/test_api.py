@@ -175,6 +175,12 @@ def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: Fla
     assert (
         client.post("/api/v1/instances", json={}, headers=api.headers("auditor")).status_code == 403
     )
+    # Only the start event's lane (服务改进负责人) or an administrator starts an improvement.
+    refused = client.post("/api/v1/instances", json={}, headers=api.headers("po1"))
+    assert refused.status_code == 403 and "ImprovementOwner" in refused.json["message"]
+    assert (
+        client.post("/api/v1/instances", json={}, headers=api.headers("admin")).status_code == 201
+    )
     api.complete("owner", task["id"], REGISTER)
     po1_task = [t for t in api.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics"][0]
     assert po1_task["assignee"] == "po1"
@@ -185,6 +191,24 @@ def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: Fla
     )
     assert response.status_code == 403
     assert "po1" in response.json["message"]
+
+
+def test_a_body_that_is_not_json_is_422_and_starts_nothing(
+    api: ApiDoor, client: FlaskClient, db: Database
+) -> None:
+    from engine.store import Instance
+
+    with db.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(Instance))
+    response = client.post(
+        "/api/v1/instances",
+        data="[1,2",
+        content_type="application/json",
+        headers=api.headers("owner"),
+    )
+    assert response.status_code == 422 and response.json["error"] == "invalid"
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == before
 
 
 def test_finished_task_is_409_and_claims_conflict(api: ApiDoor, client: FlaskClient) -> None:

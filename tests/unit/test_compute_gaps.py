@@ -122,3 +122,16 @@ def test_change_outcomes_matched_by_title_not_position() -> None:
         ("M2", "rejected"),
     ]
     assert measures[0] == {"title": "M1"}  # inputs untouched
+
+
+def test_huge_values_never_give_numbers_json_cannot_hold() -> None:
+    import json
+
+    rows = compute_gaps(
+        [{"code": "X", "direction": "higher_better"}],
+        [{"code": "X", "baseline": 0.0, "target": 1e-300}],
+        {"X": 1e308},
+        {"X": [-1e308, 1e308]},
+    )
+    json.dumps(rows, allow_nan=False)
+    assert rows[0]["progress_pct"] is None
