@@ -146,9 +146,13 @@ def upsert_user(
 
 
 def seed_demo_users(session: Session) -> list[User]:
+    """Add the demo users that are missing; those already there keep what an
+    administrator changed (password, roles, disabled), so `make run` can run again."""
+    existing = set(session.scalars(select(User.username)))
     return [
         upsert_user(session, name, DEMO_PASSWORD, roles, display)
         for name, display, roles in DEMO_USERS
+        if name not in existing
     ]
 
 

@@ -184,7 +184,8 @@ def deploy_model() -> Any:
         "created": deployed.created,
         "definitions": [specs.describe(d) for d in deployed.definitions],
     }
-    return jsonify(body), 201
+    # 201 for a new version; the same diagram again changes nothing: 200.
+    return jsonify(body), 201 if deployed.created else 200
 
 
 @bp.get("/improvements")

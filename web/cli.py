@@ -70,9 +70,14 @@ def seed_demo() -> None:
         raise click.ClickException("demo users are refused when CSI_ENV=production")
     db = open_db()
     with db.transaction() as session:
-        users = seed.seed_demo_users(session)
+        added = seed.seed_demo_users(session)
         seed.seed_catalogue(session)
-        click.echo("demo users: " + ", ".join(u.username for u in users) + " (password: demo)")
+    if added:
+        click.echo(
+            "demo users added: " + ", ".join(u.username for u in added) + " (password: demo)"
+        )
+    else:
+        click.echo("demo users already there (kept as they are; password of new ones: demo)")
 
 
 @main.command("create-user")

@@ -117,7 +117,7 @@ def _data_labels() -> dict[str, str]:
     return {
         "source": _("Source"),
         "reference": _("Reference"),
-        "description": _("Input description"),
+        "description": _("Description"),
         "related_services": _("Related services"),
         "process_owners": _("Process owners"),
         "process_owner": _("Process owner"),

@@ -53,6 +53,21 @@ def test_init_db_is_idempotent_and_deploy_versions(
     assert "unchanged: service_improvement v2" in same.output
 
 
+def test_seed_demo_again_keeps_what_an_administrator_changed(
+    cli_db: tuple[CliRunner, Database],
+) -> None:
+    runner, db = cli_db
+    with db.transaction() as session:
+        po2 = session.scalar(select(User).where(User.username == "po2"))
+        po2.active = False
+        po2.roles = ["ProcessOwner", "ChangeImplementer"]
+    again = runner.invoke(main, ["seed-demo"])
+    assert again.exit_code == 0 and "already there" in again.output
+    with db.sessions() as session:
+        po2 = session.scalar(select(User).where(User.username == "po2"))
+        assert po2.active is False and po2.roles == ["ProcessOwner", "ChangeImplementer"]
+
+
 def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_path: Path) -> None:
     runner, _db = cli_db
     evil = tmp_path / "evil.bpmn"
