@@ -14,6 +14,7 @@ stores is exactly what it assigns.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -22,6 +23,11 @@ from engine.errors import UnsafeExpression
 
 MAX_SOURCE_CHARS = 4000
 MAX_POWER_EXPONENT = 64
+# Repeating a string or list (`"a" * n`) may build at most this many items, and a
+# format spec (`f"{x:>20}"`) may ask for at most this width: either would otherwise
+# let one expression claim gigabytes.
+MAX_REPEATED_ITEMS = 100_000
+MAX_FORMAT_WIDTH = 1000
 
 SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
@@ -118,6 +124,17 @@ def _check_tree(tree: ast.AST) -> None:
             raise _refuse(node, "only these functions may be called: " + ", ".join(SAFE_FUNCTIONS))
         if isinstance(node, ast.comprehension) and node.is_async:
             raise _refuse(node, "async comprehensions are not allowed")
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            spec = "".join(
+                str(part.value)
+                for part in ast.walk(node.format_spec)
+                if isinstance(part, ast.Constant)
+            )
+            widths = [int(w) for w in re.findall(r"\d+", spec)]
+            if any(isinstance(part, ast.FormattedValue) for part in ast.walk(node.format_spec)):
+                raise _refuse(node, "a format spec must be literal")
+            if any(w > MAX_FORMAT_WIDTH for w in widths):
+                raise _refuse(node, f"a format width may be at most {MAX_FORMAT_WIDTH}")
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             exponent = node.right
             if not (
@@ -141,13 +158,50 @@ def _parse(source: str, mode: str) -> ast.AST:
         raise UnsafeExpression(f"syntax error: {exc.msg}") from exc
 
 
+_REPEAT = "__csi_repeat"
+
+
+def _repeat(left: Any, right: Any) -> Any:
+    """`left * right`, refusing to repeat a sequence into more than MAX_REPEATED_ITEMS."""
+    for sequence, times in ((left, right), (right, left)):
+        if (
+            isinstance(sequence, str | list | tuple | bytes)
+            and isinstance(times, int)
+            and len(sequence) * max(times, 0) > MAX_REPEATED_ITEMS
+        ):
+            raise UnsafeExpression(
+                f"repeating a sequence may make at most {MAX_REPEATED_ITEMS} items"
+            )
+    return left * right
+
+
+class _GuardRepetition(ast.NodeTransformer):
+    """Turn every `a * b` of a checked tree into `_repeat(a, b)` (the name cannot be
+    written in a diagram: names with a leading underscore are refused)."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Mult):
+            return node
+        call = ast.Call(
+            func=ast.Name(id=_REPEAT, ctx=ast.Load()), args=[node.left, node.right], keywords=[]
+        )
+        return ast.copy_location(call, node)
+
+
+def _guarded(tree: ast.Expression) -> ast.Expression:
+    guarded = _GuardRepetition().visit(tree)
+    assert isinstance(guarded, ast.Expression)
+    return ast.fix_missing_locations(guarded)
+
+
 @lru_cache(maxsize=2048)
 def compile_expression(source: str) -> Any:
     """Check and compile one expression; the code object is cached by its text."""
     tree = _parse(source, "eval")
     assert isinstance(tree, ast.Expression)
     _check_tree(tree)
-    return compile(tree, "<expression>", "eval")
+    return compile(_guarded(tree), "<expression>", "eval")
 
 
 @lru_cache(maxsize=512)
@@ -169,7 +223,7 @@ def compile_script(source: str) -> tuple[tuple[str, Any], ...]:
         expression = ast.Expression(body=statement.value)
         ast.fix_missing_locations(expression)
         _check_tree(expression)
-        steps.append((name, compile(expression, "<script>", "eval")))
+        steps.append((name, compile(_guarded(expression), "<script>", "eval")))
     return tuple(steps)
 
 
@@ -177,6 +231,7 @@ def _globals_for(names: Mapping[str, Any]) -> dict[str, Any]:
     # Data goes into globals, not locals: comprehensions only see globals.
     scope: dict[str, Any] = dict(SAFE_FUNCTIONS)
     scope.update(names)
+    scope[_REPEAT] = _repeat
     scope["__builtins__"] = {}
     return scope
 

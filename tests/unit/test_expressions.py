@@ -22,7 +22,10 @@ from engine.errors import UnsafeExpression
         ("{m['code']: m['owner'] for m in metrics}", {"A": "po1", "B": "po2"}),
         ("max([1, n, 3])", 3),
         ("f'{n} items'", "2 items"),
+        ("f'{n:>4}'", "   2"),
         ("2 ** 10", 1024),
+        ("'ab' * 3 + str(n * 4)", "ababab8"),
+        ("[0] * 5", [0, 0, 0, 0, 0]),
     ],
 )
 def test_allowed_expressions(source: str, expected: object) -> None:
@@ -107,3 +110,12 @@ def test_later_lines_see_earlier_assignments() -> None:
     data: dict[str, object] = {}
     expressions.execute("a = 2\nb = a * 3", data)
     assert data == {"a": 2, "b": 6}
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["'a' * 10 ** 9", "[0] * 10 ** 12", "n * ['x'] * 10 ** 6", "f'{n:>2000000000}'", "f'{n:{n}}'"],
+)
+def test_expressions_cannot_claim_unbounded_memory(source: str) -> None:
+    with pytest.raises(UnsafeExpression):
+        expressions.evaluate(source, {"n": 2})
