@@ -40,8 +40,30 @@ class CsiWorkflow(BpmnWorkflow):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Element ids (top-level process) of finished tasks no longer in the tree,
-        # in the order they were first dropped.
+        # in the order they were first dropped, and the flows ("source>target")
+        # that led into them.
         self.dropped_elements: list[str] = []
+        self.dropped_flows: list[str] = []
+
+
+def _element(task: Task) -> str | None:
+    return getattr(task.task_spec, "bpmn_id", None)
+
+
+def flow_into(task: Task) -> str | None:
+    """The sequence flow that led to `task`, as "source>target" element ids: from the
+    nearest ancestor that is another element (SpiffWorkflow's own helper tasks and a
+    multi-instance task's instances are skipped)."""
+    target = _element(task)
+    if target is None:
+        return None
+    parent = task.parent
+    while parent is not None:
+        source = _element(parent)
+        if source is not None and source != target:
+            return f"{source}>{target}"
+        parent = parent.parent
+    return None
 
 
 def _path_from_root(task: Task) -> list[Task]:
@@ -92,9 +114,14 @@ def compact(
     if len(dropped) < min_dropped:
         return 0
     remembered = getattr(workflow, "dropped_elements", None)
+    flows = getattr(workflow, "dropped_flows", None)
+    for task in [*dropped, top]:
+        flow = flow_into(task) if task.has_state(TaskState.COMPLETED) else None
+        if flows is not None and flow is not None and flow not in flows:
+            flows.append(flow)
     for task in dropped:
         if remembered is not None and task.has_state(TaskState.COMPLETED):
-            element = getattr(task.task_spec, "bpmn_id", None)
+            element = _element(task)
             if element is not None and element not in remembered:
                 remembered.append(element)
         if task.id in workflow.subprocesses:

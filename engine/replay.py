@@ -97,6 +97,7 @@ class StepState:
     bpmn_id: str | None
     completed_elements: list[str]
     active_elements: list[str]
+    taken_flows: list[str]
     open_tasks: list[dict[str, Any]]
     data: dict[str, Any]
     changed: list[str]
@@ -112,6 +113,7 @@ class StepState:
             "bpmn_id": self.bpmn_id,
             "completed_elements": self.completed_elements,
             "active_elements": self.active_elements,
+            "taken_flows": self.taken_flows,
             "open_tasks": self.open_tasks,
             "data": self.data,
             "changed": self.changed,
@@ -571,6 +573,7 @@ def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) ->
         bpmn_id=event.bpmn_id,
         completed_elements=seen.completed_elements,
         active_elements=seen.active_elements,
+        taken_flows=stepping.taken_flows(workflow),
         open_tasks=open_tasks,
         data=seen.data,
         changed=changed,

@@ -32,6 +32,7 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         dct["dropped_elements"] = list(getattr(workflow, "dropped_elements", []))
+        dct["dropped_flows"] = list(getattr(workflow, "dropped_flows", []))
         return dct
 
     def from_dict(self, dct: dict[str, Any], **kwargs: Any) -> BpmnWorkflow:
@@ -43,6 +44,7 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         workflow.dropped_elements = list(dct.get("dropped_elements") or [])
+        workflow.dropped_flows = list(dct.get("dropped_flows") or [])
         return workflow
 
 

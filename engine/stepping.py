@@ -359,6 +359,18 @@ def observe(workflow: BpmnWorkflow) -> Observation:
     )
 
 
+def taken_flows(workflow: BpmnWorkflow) -> list[str]:
+    """The sequence flows the run has taken ("source>target" element ids): into every
+    task it reached, including those compaction has dropped."""
+    taken = list(getattr(workflow, "dropped_flows", []))
+    for task in workflow.tasks.values():
+        if task.state & (TaskState.COMPLETED | _ACTIVE):
+            flow = compaction.flow_into(task)
+            if flow is not None and flow not in taken:
+                taken.append(flow)
+    return taken
+
+
 def restore_timers(workflow: BpmnWorkflow, timers: Mapping[str, str]) -> None:
     """Give rebuilt timers the due times the live run computed from its clock."""
     for task_id, value in timers.items():

@@ -121,6 +121,12 @@ def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str
     assert 'data-key="source"' in body["html"]["changes"]
     assert "metrics" not in state["data"]
 
+    # A parallel task's submission stays with its task: the panel shows what was sent.
+    proposal = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k + 2}").get_json()
+    assert proposal["state"]["type"] == "task_completed"  # k + 1 is po1 claiming it
+    assert proposal["state"]["bpmn_id"] == "propose_metrics" and not proposal["state"]["changed"]
+    assert "本步提交的内容" in proposal["html"]["changes"]
+
     last = auditor.get(f"/audit/instances/{improvement['id']}/steps/{improvement['events']}")
     assert "define_metrics" in last.get_json()["state"]["completed_elements"]
     assert auditor.get(f"/audit/instances/{improvement['id']}/steps/0").status_code == 404

@@ -38,6 +38,18 @@ def test_replay_of_full_cycle_matches_at_every_step(db: Database, finished: int)
         assert final.data == session.get(Instance, finished).data
 
 
+def test_the_path_taken_is_the_flows_the_run_went_along(db: Database, finished: int) -> None:
+    with db.sessions() as session:
+        final = replay.replay(session, finished).state
+    assert final is not None
+    taken = set(final.taken_flows)
+    assert {"gw_review>gw_plan", "gw_review>prepare_changes"} <= taken  # rejected, then approved
+    assert {"gw_monitor>wait_recheck", "gw_monitor>record_verification"} <= taken
+    # Both ends of the 'adjust' loop completed, but the run never went that way.
+    assert "gw_monitor>gw_plan" not in taken
+    assert {"gw_monitor", "gw_plan"} <= set(final.completed_elements)
+
+
 def test_state_at_an_intermediate_step(db: Database, finished: int) -> None:
     with db.sessions() as session:
         review = session.scalar(

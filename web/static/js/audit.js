@@ -44,6 +44,7 @@
     var state = {
       completed_elements: parseList(container.getAttribute("data-done")),
       active_elements: parseList(container.getAttribute("data-active")),
+      taken_flows: parseList(container.getAttribute("data-flows")),
       bpmn_id: container.getAttribute("data-current") || null,
       seq: current
     };
@@ -72,11 +73,13 @@
         var active = toSet(shown.active_elements);
         Object.keys(done).forEach(function (id) { if (!active[id]) { add(id, "csi-done"); } });
         Object.keys(active).forEach(function (id) { add(id, "csi-active"); });
-        // The path taken: sequence flows whose source and target both completed.
+        // The path taken: the sequence flows the replay went along ("source>target"),
+        // not every flow between two completed elements (a loop back not taken).
+        var taken = toSet(shown.taken_flows);
         registry.filter(function (el) { return el.type === "bpmn:SequenceFlow"; })
           .forEach(function (flow) {
             var bo = flow.businessObject;
-            if (bo.sourceRef && bo.targetRef && done[bo.sourceRef.id] && done[bo.targetRef.id]) {
+            if (bo.sourceRef && bo.targetRef && taken[bo.sourceRef.id + ">" + bo.targetRef.id]) {
               add(flow.id, "csi-path");
             }
           });
