@@ -20,10 +20,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
-from engine.store import Event, Instance, table, utcnow
+from engine.store import Event, Instance, Writes, table, utcnow
 
 EVENT_TABLE = table(Event)
-_INSERT_EVENTS = insert(EVENT_TABLE)
+# inline: no RETURNING of the new id, which nothing reads (and a pipeline cannot yet)
+_INSERT_EVENTS = insert(EVENT_TABLE).inline()
 
 GENESIS_HASH = "0" * 64
 
@@ -132,7 +133,7 @@ class EventLog:
     def write(self, session: Session) -> None:
         if not self.appended:
             return
-        session.connection().execute(
+        Writes.of(session).add(
             _INSERT_EVENTS,
             [
                 {

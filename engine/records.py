@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store import Counter, ImprovementRecord, is_postgres, table, utcnow
+from engine.store import Counter, ImprovementRecord, Writes, is_postgres, table, utcnow
 
 IMPROVEMENT_PROCESS = "service_improvement"
 
@@ -214,7 +214,7 @@ _UPDATE_RECORD = update(RECORD_TABLE).where(RECORD_TABLE.c.id == bindparam("row_
 
 def write(session: Session, record: RecordRow) -> None:
     if record.changes:
-        session.connection().execute(_UPDATE_RECORD, {"row_id": record.id, **record.changes})
+        Writes.of(session).add(_UPDATE_RECORD, {"row_id": record.id, **record.changes})
         record.changes = {}
 
 

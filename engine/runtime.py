@@ -43,6 +43,7 @@ from engine.store import (
     MetricValue,
     User,
     WorkflowState,
+    Writes,
     is_postgres,
     table,
     utcnow,
@@ -199,9 +200,10 @@ _CANCEL_TASKS = (
     .where(HUMAN_TASK.c.id.in_(bindparam("ids", expanding=True)), HUMAN_TASK.c.status == "open")
     .values(status="cancelled", completed_at=bindparam("at"))
 )
-_INSERT_TASKS = insert(HUMAN_TASK)
-_INSERT_READINGS = insert(METRIC_VALUE)
-_INSERT_STATE = insert(WORKFLOW_STATE)
+# inline: no RETURNING of generated keys, which nothing reads (and a pipeline cannot yet)
+_INSERT_TASKS = insert(HUMAN_TASK).inline()
+_INSERT_READINGS = insert(METRIC_VALUE).inline()
+_INSERT_STATE = insert(WORKFLOW_STATE).inline()
 _UPDATE_STATE = update(WORKFLOW_STATE).where(WORKFLOW_STATE.c.instance_id == bindparam("row_id"))
 _STATE_OF = select(WORKFLOW_STATE.c.seq, WORKFLOW_STATE.c.state).where(
     WORKFLOW_STATE.c.instance_id == bindparam("instance_id")
@@ -298,7 +300,9 @@ class Runtime:
             with self.db.transaction() as session:
                 session.info["csi_touched"] = touched
                 session.info["csi_remember"] = remember
+                writes = Writes(session)
                 yield session
+                writes.flush()
             for instance_id, seq, remembered in remember:
                 self.cache.put(instance_id, seq, remembered)
         except IntegrityError as exc:
@@ -461,7 +465,7 @@ class Runtime:
                     }
                 )
         if readings:
-            session.connection().execute(_INSERT_READINGS, readings)
+            Writes.of(session).add(_INSERT_READINGS, readings)
         self._sync_tasks(
             session, instance, before, seen, now, task_id if type_ == "task_completed" else None
         )
@@ -504,10 +508,10 @@ class Runtime:
         still_open = set(seen.open_tasks)
         gone = sorted(was_open - still_open - {completed} if completed else was_open - still_open)
         if gone:
-            session.connection().execute(_CANCEL_TASKS, {"ids": gone, "at": now})
+            Writes.of(session).add(_CANCEL_TASKS, {"ids": gone, "at": now})
         fresh = [t for t in seen.ready if str(t.id) not in was_open]
         if fresh:
-            session.connection().execute(
+            Writes.of(session).add(
                 _INSERT_TASKS, [self._task_row_values(instance, t, now) for t in fresh]
             )
 
@@ -599,12 +603,12 @@ class Runtime:
                 "saved_at": now,
             }
             if first:
-                session.connection().execute(_INSERT_STATE, {"instance_id": instance.id, **state})
+                Writes.of(session).add(_INSERT_STATE, {"instance_id": instance.id, **state})
             else:
-                session.connection().execute(_UPDATE_STATE, {"row_id": instance.id, **state})
+                Writes.of(session).add(_UPDATE_STATE, {"row_id": instance.id, **state})
             instance.snapshot_seq = instance.last_seq
             values["snapshot_seq"] = instance.last_seq
-        session.connection().execute(_UPDATE_INSTANCE, {"row_id": instance.id, **values})
+        Writes.of(session).add(_UPDATE_INSTANCE, {"row_id": instance.id, **values})
 
     # ---- commands --------------------------------------------------------------------------
 
@@ -766,10 +770,10 @@ class Runtime:
                 )
             else:
                 return CommandResult(instance.id, instance.status)
-            connection = session.connection()
-            connection.execute(_UPDATE_TASK, {"row_id": row.id, "claimed_by": claimed_by})
+            writes = Writes.of(session)
+            writes.add(_UPDATE_TASK, {"row_id": row.id, "claimed_by": claimed_by})
             events.write(session)
-            connection.execute(
+            writes.add(
                 _UPDATE_INSTANCE,
                 {
                     "row_id": instance.id,
@@ -804,7 +808,7 @@ class Runtime:
                 events.append(
                     "task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
                 )
-            session.connection().execute(
+            Writes.of(session).add(
                 _UPDATE_TASK,
                 {
                     "row_id": row.id,

@@ -33,7 +33,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -340,6 +340,58 @@ def _ping_connections_after_idling(engine: Engine) -> None:
 def is_postgres(session: Session) -> bool:
     bind = session.get_bind()
     return bind.dialect.name == "postgresql"
+
+
+class Writes:
+    """The write statements of one command, sent together when it saves.
+
+    On PostgreSQL they go as one pipeline: one round trip for all of them instead of
+    one each (a command writes events, task rows, its record and the instance row).
+    Nothing in a command reads back what it writes, so holding them to the end changes
+    nothing else. A write that fails there fails the command like any other."""
+
+    _KEY = "csi_writes"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending: list[tuple[Any, Any]] = []
+        session.info[self._KEY] = self
+
+    @classmethod
+    def of(cls, session: Session) -> Writes:
+        writes = session.info.get(cls._KEY)
+        if writes is None:
+            raise RuntimeError("writes are buffered inside a command only")
+        return writes
+
+    def add(self, statement: Any, params: Any) -> None:
+        self.pending.append((statement, params))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        connection = self.session.connection()
+        if connection.dialect.name != "postgresql":
+            for statement, params in pending:
+                connection.execute(statement, params)
+            return
+        import psycopg
+
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        try:
+            with raw.pipeline():
+                for statement, params in pending:
+                    # One execute per row: queued in the pipeline they cost no round
+                    # trip, and SQLAlchemy's multi-row INSERT batching wants to read
+                    # results a pipeline has not delivered yet.
+                    for row in params if isinstance(params, list) else [params]:
+                        connection.execute(statement, row)
+        except psycopg.IntegrityError as exc:
+            # Errors of a pipeline surface here, from the driver: name them as SQLAlchemy
+            # would, so the command's handler treats them alike.
+            raise IntegrityError("pipelined writes", None, exc) from exc
 
 
 class Database:

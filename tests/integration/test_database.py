@@ -1,0 +1,53 @@
+"""The database layer under the commands: pooled PostgreSQL connections are not tested
+at every checkout, yet one that died while idle is replaced; writes are sent together
+at the end of a command and fail together."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from engine import store
+from engine.runtime import Actor, Runtime
+from engine.store import Database, Event, Instance, Writes, table
+
+
+@pytest.mark.postgres
+def test_a_connection_that_died_while_idle_is_replaced(
+    database_urls: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = database_urls["postgres"]
+    if url is None:
+        pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
+    db = Database(url)
+    try:
+        with db.sessions() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        killer = create_engine(url)
+        with killer.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        monkeypatch.setattr(store, "IDLE_PING_SECONDS", 0.0)
+        with db.sessions() as session:
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        db.dispose()
+
+
+def test_a_failing_write_fails_every_write_of_its_command(
+    db: Database, rt: Runtime, actors: dict[str, Actor]
+) -> None:
+    """Writes go at the end of a command (on PostgreSQL in one pipeline): one that
+    fails there is an IntegrityError like any other, and none of the others stays."""
+    iid = rt.start_instance(actors["owner"]).instance_id
+    with db.sessions() as session:
+        first = session.scalar(select(Event).where(Event.instance_id == iid, Event.seq == 1))
+        row = {c.name: getattr(first, c.name) for c in table(Event).columns if c.name != "id"}
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        writes = Writes(session)
+        writes.add(update(table(Instance)).where(table(Instance).c.id == iid), {"status": "x"})
+        writes.add(insert(table(Event)).inline(), [row])
+        writes.flush()
+    with db.sessions() as session:
+        assert session.get(Instance, iid).status == "running"
