@@ -191,8 +191,18 @@ def prepared_database(url: str) -> Database:
     return seed.fresh_demo_database(url)
 
 
-def backend_url(backend: str, name: str) -> str:
-    return sqlite_url(name) if backend == "sqlite" else postgres_url()
+def backend_url(backend: str, name: str, second: bool = False) -> str:
+    """The bench database of a figure; `second` gives PostgreSQL figures that need two
+    databases at once a database of their own beside the first (created if missing)."""
+    if backend == "sqlite":
+        return sqlite_url(f"{name}-2" if second else name)
+    url = postgres_url()
+    if not second:
+        return url
+    parsed = make_url(url)
+    other = parsed.set(database=f"{parsed.database}_2").render_as_string(hide_password=False)
+    _create_database_if_missing(other)
+    return other
 
 
 def actors_of(db: Database) -> dict[str, Actor]:
