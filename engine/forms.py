@@ -92,11 +92,15 @@ class OptionSource:
 
     users: Callable[[str | None], Sequence[Option]]
     data: Mapping[str, Any]
+    # The metric catalogue as (code, label), read only if a form asks for it.
+    catalogue: Callable[[], Sequence[Option]] = lambda: ()
 
     def options(self, spec: str) -> list[Option]:
         kind, _, arg = spec.partition(":")
         if kind == "users":
             return list(self.users(arg or None))
+        if kind == "catalogue":
+            return list(self.catalogue())
         if kind == "data":
             values = self.data.get(arg) or []
             return [(str(v), str(v)) for v in values if isinstance(v, str | int)]
@@ -238,26 +242,62 @@ def defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class HistorySource:
-    """Read access to recorded metric values, for baselines prefilled from history."""
+    """What prefills read besides the instance: recorded metric values (baselines come
+    from history) and the metric catalogue ({code: {name_zh, name_en, category, unit,
+    direction, method}})."""
 
-    def __init__(self, latest: Callable[[str], float | None]) -> None:
+    def __init__(
+        self,
+        latest: Callable[[str], float | None],
+        catalogue: Callable[[], Mapping[str, Mapping[str, Any]]] = dict,
+    ) -> None:
         self.latest = latest
+        self._catalogue = catalogue
+        self._loaded: Mapping[str, Mapping[str, Any]] | None = None
+
+    @property
+    def catalogue(self) -> Mapping[str, Mapping[str, Any]]:
+        if self._loaded is None:
+            self._loaded = self._catalogue()
+        return self._loaded
+
+    def catalogued(self, item: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+        """The catalogue metric a proposal means: by its code, else by its name."""
+        catalogue = self.catalogue
+        code = item.get("code")
+        if code and code in catalogue:
+            return str(code), catalogue[code]
+        name = str(item.get("name") or "").strip().casefold()
+        for known, metric in catalogue.items():
+            names = {str(metric.get(k) or "").casefold() for k in ("name_zh", "name_en")}
+            if name and (name in names or name == known.casefold()):
+                return known, metric
+        return None
 
 
 def _metrics_from_proposals(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
-    metrics = []
+    """The proposals as this cycle's metric set: a proposal naming a catalogue metric
+    (by code or by name) takes the catalogue's code, unit, direction and category, so
+    its baseline and trend come from that metric's recorded history."""
+    metrics: list[dict[str, Any]] = []
+    taken: set[str] = set()
     for proposal in data.get("proposals") or []:
+        owner = proposal.get("process_owner") or ""
         for i, item in enumerate(proposal.get("metrics") or [], start=1):
-            owner = proposal.get("process_owner") or ""
-            code = item.get("code") or f"{owner.upper()}_{i}"
+            found = history.catalogued(item)
+            known: Mapping[str, Any] = found[1] if found else {}
+            code = found[0] if found else item.get("code") or f"{owner.upper()}_{i}"
+            if code in taken:
+                continue  # two owners proposed the same metric: one row
+            taken.add(code)
             metrics.append(
                 {
                     "code": code,
-                    "name": item.get("name", ""),
-                    "category": item.get("category", "quality"),
-                    "unit": item.get("unit", ""),
-                    "direction": item.get("direction", "higher_better"),
-                    "method": item.get("method", ""),
+                    "name": item.get("name") or known.get("name_zh", ""),
+                    "category": item.get("category") or known.get("category", "quality"),
+                    "unit": item.get("unit") or known.get("unit", ""),
+                    "direction": item.get("direction") or known.get("direction", "higher_better"),
+                    "method": item.get("method") or known.get("method", ""),
                     "owner": owner,
                 }
             )

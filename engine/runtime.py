@@ -40,6 +40,7 @@ from engine.store import (
     Database,
     HumanTask,
     Instance,
+    Metric,
     MetricValue,
     User,
     WorkflowState,
@@ -796,9 +797,7 @@ class Runtime:
             workflow = loaded.workflow
             task = stepping.ready_task(workflow, task_id)
             form = forms.load_form(row.bpmn_id, self.forms_dir)
-            clean = forms.validate_submission(
-                form, forms.OptionSource(self.users_for_options(session), task.data), data
-            )
+            clean = forms.validate_submission(form, self._option_source(session, task.data), data)
             # A field left out clears what an earlier pass stored under that name (a
             # second review without a comment must not keep the first one's).
             clean = {name: clean.get(name) for name in form.schema.get("properties", {})}
@@ -918,7 +917,35 @@ class Runtime:
             values = history_of(code, 1)
             return values[-1] if values else None
 
-        return forms.HistorySource(latest)
+        def catalogue() -> dict[str, dict[str, Any]]:
+            return {
+                m.code: {
+                    "name_zh": m.name_zh,
+                    "name_en": m.name_en,
+                    "category": m.category,
+                    "unit": m.unit,
+                    "direction": m.direction,
+                    "method": m.method,
+                }
+                for m in session.scalars(select(Metric))
+            }
+
+        return forms.HistorySource(latest, catalogue)
+
+    @staticmethod
+    def _catalogue_options(session: Session) -> Callable[[], list[tuple[str, str]]]:
+        def options() -> list[tuple[str, str]]:
+            return [
+                (m.code, f"{m.code} {m.name_zh} / {m.name_en} ({m.unit})")
+                for m in session.scalars(select(Metric).order_by(Metric.code))
+            ]
+
+        return options
+
+    def _option_source(self, session: Session, data: Mapping[str, Any]) -> forms.OptionSource:
+        return forms.OptionSource(
+            self.users_for_options(session), data, self._catalogue_options(session)
+        )
 
     def task_view(self, task_id: str) -> TaskView:
         """The task, its concrete schema and prefilled data, from the projection."""
@@ -926,9 +953,7 @@ class Runtime:
             row = self._task_row(session, task_id)
             form = forms.load_form(row.bpmn_id, self.forms_dir)
             task_data = dict(row.data or {})
-            schema = forms.resolve_schema(
-                form.schema, forms.OptionSource(self.users_for_options(session), task_data)
-            )
+            schema = forms.resolve_schema(form.schema, self._option_source(session, task_data))
             data = forms.prefill(form, task_data, self._history_source(session))
             context = {name: task_data[name] for name in form.context if name in task_data}
             record = records.for_instance(session, row.instance_id)

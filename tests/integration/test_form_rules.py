@@ -127,3 +127,28 @@ def test_a_recheck_interval_the_timer_cannot_read_is_refused(
         forms.validate_submission(form, source, {"outcome": "continue", "recheck_after": good})
     with pytest.raises(ValidationFailed):
         forms.validate_submission(form, source, {"outcome": "achieved", "note": float("inf")})
+
+
+def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: RuntimeDoor) -> None:
+    driver = Driver(door)
+    iid = door.start("owner")
+    driver.do("owner", iid, "register_input", REGISTER)
+    propose = driver.one("po1", iid, "propose_metrics")["id"]
+    schema = door.rt.task_view(propose).schema
+    codes = schema["properties"]["metrics"]["items"]["properties"]["code"]["enum"]
+    assert {"AVAIL", "MTTR", "CSAT"} <= set(codes)
+    door.complete(
+        "po1", propose, {"metrics": [{"code": "AVAIL", "name": "可用率", "method": "监控"}]}
+    )
+    driver.do(
+        "po2",
+        iid,
+        "propose_metrics",
+        {"metrics": [{"name": "mean time to repair", "method": "工单"}]},
+    )
+    metrics = door.rt.task_view(driver.one("owner", iid, "define_metrics")["id"]).data["metrics"]
+    assert [(m["code"], m["unit"], m["direction"], m["owner"]) for m in metrics] == [
+        ("AVAIL", "%", "higher_better", "po1"),
+        ("MTTR", "h", "lower_better", "po2"),
+    ]
+    assert metrics[0]["name"] == "可用率" and metrics[1]["method"] == "工单"

@@ -170,12 +170,14 @@ def test_table_form_posts_rows_and_prefills_the_next_form(
             data={
                 "csrf_token": csrf_token(client, f"/tasks/{task.id}"),
                 # row 3 only: rows keep their posted order, gaps in the numbering do not matter
+                "metrics-3-code": "",  # the catalogue select left at "new metric"
                 "metrics-3-name": name,
                 "metrics-3-unit": "h",
                 "metrics-3-direction": "lower_better",
                 "metrics-3-method": "事件管理系统统计",
                 "metrics-3-note": "",
                 # an empty row left in the table is ignored
+                "metrics-7-code": "",
                 "metrics-7-name": "",
                 "metrics-7-method": "",
             },
