@@ -13,6 +13,7 @@ says they fired. The first difference is reported with its seq and element.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -24,9 +25,10 @@ from engine import records, services, specs, stepping
 from engine.errors import DomainError, NotFound
 from engine.history import describe as describe_event
 from engine.history import plain
+from engine.serializer import StateSerializer
 from engine.store import Event, HumanTask, Instance, MetricValue, ProcessDefinition
 
-COMMAND_EVENTS = {"instance_started", "task_completed", "timer_fired"}
+COMMAND_EVENTS = {"instance_started", "task_completed", "timer_fired", "instance_migrated"}
 NEUTRAL_EVENTS = {"task_claimed", "task_unclaimed"}
 
 
@@ -145,42 +147,47 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
-def _pinned_specs(session: Session, instance: Instance, started: Event) -> specs.ParsedSpecs:
-    recorded_called = {str(k): v for k, v in (started.payload.get("called") or {}).items()}
-    pinned_called = {str(k): v for k, v in (instance.called_definitions or {}).items()}
-    if recorded_called != pinned_called:
-        raise Mismatch(
-            started.seq,
-            None,
-            "the instance is pinned to other called processes than it started with",
-            recorded_called,
-            pinned_called,
-        )
-    ids = [instance.definition_id, *pinned_called.values()]
-    rows = [session.get(ProcessDefinition, i) for i in ids]
+def _pinned_specs(session: Session, event: Event) -> specs.ParsedSpecs:
+    """The definitions an instance_started or instance_migrated event names, checked
+    against their content hashes and the hash the event recorded."""
+    payload = event.payload or {}
+    recorded = payload.get("definition") or {}
+    called = {str(k): v for k, v in (payload.get("called") or {}).items()}
+    ids = [recorded.get("id"), *called.values()]
+    rows = [session.get(ProcessDefinition, i) if isinstance(i, int) else None for i in ids]
     for row in rows:
         if row is None:
-            raise Mismatch(started.seq, None, "a pinned process definition is missing")
+            raise Mismatch(event.seq, None, "a pinned process definition is missing")
         if specs.content_hash(row.bpmn_xml.encode("utf-8")) != row.content_hash:
             raise Mismatch(
-                started.seq,
+                event.seq,
                 row.process_id,
                 f"definition {row.process_id} v{row.version} no longer matches its content hash",
                 row.content_hash,
                 specs.content_hash(row.bpmn_xml.encode("utf-8")),
             )
-    recorded = started.payload.get("definition") or {}
     top = rows[0]
     assert top is not None
-    if recorded.get("id") != top.id or recorded.get("hash") != top.content_hash:
+    if recorded.get("hash") != top.content_hash:
         raise Mismatch(
-            started.seq,
+            event.seq,
             top.process_id,
-            "the instance was started on another definition",
+            "the instance ran on another definition than the one stored under its id",
             recorded,
             {"id": top.id, "hash": top.content_hash},
         )
     return specs.parsed_specs(top.process_id, [r for r in rows if r is not None])
+
+
+def _pinned_after(events: list[Event]) -> tuple[Any, dict[str, Any]]:
+    """The definition id and called pins the instance row should hold after `events`."""
+    pinned: tuple[Any, dict[str, Any]] = (None, {})
+    for event in events:
+        if event.type in ("instance_started", "instance_migrated"):
+            payload = event.payload or {}
+            called = {str(k): v for k, v in (payload.get("called") or {}).items()}
+            pinned = ((payload.get("definition") or {}).get("id"), called)
+    return pinned
 
 
 def _services_after(events: list[Event], index: int) -> list[Event]:
@@ -348,11 +355,15 @@ def _replay_command(
     if event.type == "instance_started":
         if workflow is not None:
             raise Mismatch(event.seq, None, "the instance was started twice")
-        parsed = _pinned_specs(session, instance, event)
+        parsed = _pinned_specs(session, event)
         return stepping.start(parsed, instance.id, payload.get("data") or {}, host)
     if workflow is None:
         raise Mismatch(event.seq, event.bpmn_id, "an event before the instance started")
     workflow.script_engine = stepping.SafeScriptEngine(host)
+    if event.type == "instance_migrated":
+        parsed = _pinned_specs(session, event)
+        stepping.migrate(workflow, parsed, _registry(), instance.id, id_base)
+        return workflow
     if event.type == "task_completed":
         try:
             task = stepping.ready_task(workflow, event.task_id or "")
@@ -439,6 +450,12 @@ def _check_checkpoint(
 _ABSENT = object()
 
 
+@cache
+def _registry() -> Any:
+    """The serializer's converter registry, for spec diffs; built on first use."""
+    return StateSerializer().registry
+
+
 def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:
     recorded = event.payload or {}
     if call.operation != recorded.get("operation") or str(task.id) != event.task_id:
@@ -476,6 +493,15 @@ def _check_projections(
     status = "completed" if seen.completed else "running"
     if instance.status != status:
         raise differs("instance", "status", status, instance.status)
+    definition_id, called = _pinned_after(events)
+    stored_called = {str(k): v for k, v in (instance.called_definitions or {}).items()}
+    if (instance.definition_id, stored_called) != (definition_id, called):
+        raise differs(
+            "instance",
+            "pinned definitions",
+            {"definition": definition_id, "called": called},
+            {"definition": instance.definition_id, "called": stored_called},
+        )
     if stepping.data_digest(instance.data or {}) != stepping.data_digest(seen.data):
         changed, removed = stepping.data_changes(seen.data, instance.data or {})
         name = sorted([*changed, *removed])[0]

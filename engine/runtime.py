@@ -42,6 +42,7 @@ from engine.store import (
     Instance,
     Metric,
     MetricValue,
+    ProcessDefinition,
     User,
     WorkflowState,
     Writes,
@@ -426,6 +427,8 @@ class Runtime:
         main_event: tuple[str, str | None, str | None, dict[str, Any]],
         actor: Actor,
         id_base: int,
+        *,
+        migrated: bool = False,
     ) -> CommandResult:
         """Record what the command did (its main event with a checkpoint, then each
         service result), update the projections and the state, and remember the workflow
@@ -481,7 +484,9 @@ class Runtime:
             records.sync(instance.record, seen.data, seen.completed, seen.active_elements, now)
             records.write(session, instance.record)
         events.write(session)
-        self._save_instance(session, instance, before, seen, workflow, now, first=before is None)
+        self._save_instance(
+            session, instance, before, seen, workflow, now, first=before is None, migrated=migrated
+        )
         self._remember_after_commit(session, instance, Remembered(workflow, seen))
         started = None
         if seen.completed and seen.data.get("next_cycle"):
@@ -571,6 +576,7 @@ class Runtime:
         now: datetime,
         *,
         first: bool,
+        migrated: bool = False,
     ) -> None:
         """The instance row (only the columns that changed) and, when due, the snapshot:
         every N events, at the start, at the end and whenever the instance comes to rest
@@ -591,9 +597,15 @@ class Runtime:
         if seen.completed:
             values["status"] = "completed"
             values["completed_at"] = now
+        if migrated:
+            # The state names elements of the new version from here on: a cold load must
+            # start from a snapshot taken on it.
+            values["definition_id"] = instance.definition_id
+            values["called_definitions"] = instance.called_definitions
         resting = not seen.open_tasks and bool(seen.timers)
         if (
             first
+            or migrated
             or seen.completed
             or resting
             or instance.last_seq - instance.snapshot_seq >= self.snapshot_every
@@ -878,6 +890,60 @@ class Runtime:
                 session, instance, loaded.seen, loaded.workflow, host, events, main, SYSTEM, id_base
             )
             return True
+
+    def migrate_instance(
+        self, instance_id: int, actor: Actor, version: int | None = None
+    ) -> CommandResult:
+        """Move a running instance onto another deployed version of its process (the
+        latest by default), with the latest versions of what that version calls: an
+        explicit, audited command (instance_migrated), never a side effect of deploy."""
+        if not (MODELER in actor.roles or ADMIN in actor.roles):
+            raise Forbidden("migrating an instance needs the modeler role")
+        with self._command() as session:
+            instance = self._lock_instance(session, instance_id)
+            if instance is None:
+                raise NotFound(f"no instance {instance_id}")
+            if instance.status != "running":
+                raise Conflict(f"instance {instance_id} is {instance.status}")
+            current = session.get(ProcessDefinition, instance.definition_id)
+            target = specs.version_of(session, instance.process_id, version)
+            called = specs.pin_called(session, target)
+            if target.id == instance.definition_id and called == instance.called_definitions:
+                raise Conflict(f"instance {instance_id} already runs on v{target.version}")
+            parsed = specs.spec_for_instance(session, target.id, called)
+            id_base = instance.last_seq
+            host = DatabaseServices(session)
+            loaded = self._load(session, instance, host)
+            stepping.migrate(
+                loaded.workflow, parsed, self.serializer.registry, instance.id, id_base
+            )
+            payload = {
+                "from": {
+                    "id": instance.definition_id,
+                    "version": current.version if current is not None else None,
+                    "called": instance.called_definitions,
+                },
+                "definition": {
+                    "id": target.id,
+                    "version": target.version,
+                    "hash": target.content_hash,
+                },
+                "called": called,
+            }
+            instance.definition_id, instance.called_definitions = target.id, called
+            events = history.EventLog(instance)
+            return self._finish(
+                session,
+                instance,
+                loaded.seen,
+                loaded.workflow,
+                host,
+                events,
+                ("instance_migrated", None, None, payload),
+                actor,
+                id_base,
+                migrated=True,
+            )
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> specs.Deployed:
         """Validate and store a diagram as a new version (modelers and admins only)."""

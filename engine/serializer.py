@@ -57,6 +57,11 @@ class StateSerializer:
         config[CsiWorkflow] = _SpeclessWorkflowConverter
         self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
+    @property
+    def registry(self) -> Any:
+        """The converter registry, which SpiffWorkflow's spec diff compares specs with."""
+        return self._serializer.registry
+
     def dumps(self, workflow: BpmnWorkflow) -> str:
         dct = self._serializer.to_dict(workflow)
         dct["format"] = STATE_FORMAT

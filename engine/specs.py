@@ -282,6 +282,20 @@ def latest(session: Session, process_id: str) -> ProcessDefinition:
     return definition
 
 
+def version_of(session: Session, process_id: str, version: int | None) -> ProcessDefinition:
+    """One deployed version of a process (the latest when `version` is None)."""
+    if version is None:
+        return latest(session, process_id)
+    definition = session.scalar(
+        select(ProcessDefinition).where(
+            ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+        )
+    )
+    if definition is None:
+        raise NotFound(f"no version {version} of {process_id!r}")
+    return definition
+
+
 def called_by_others(session: Session) -> set[str]:
     """Processes some deployed process calls: they start only as call activities."""
     called: set[str] = set()

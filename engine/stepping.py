@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.exceptions import (
     SpiffWorkflowException,
     TaskNotFoundException,
@@ -30,7 +31,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import compaction, expressions, ids, services
-from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression
+from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression, ValidationFailed
 from engine.history import canonical_json
 from engine.specs import ParsedSpecs
 
@@ -217,6 +218,38 @@ def complete(
             entry["submitted_by"] = by
             task.data[spec.output_item.bpmn_id] = entry
         task.run()
+
+    with ids.deterministic(instance_id, base):
+        _run(workflow, step)
+
+
+def migrate(
+    workflow: BpmnWorkflow, parsed: ParsedSpecs, registry: Any, instance_id: int, base: int
+) -> None:
+    """Move a running workflow onto another version of its definition (and of the
+    processes it calls). Tasks keep their ids and data; ready and waiting tasks are
+    reset and predicted anew on the new diagram. Refused when the workflow holds a task
+    whose element the new version no longer has: it would have nowhere to be."""
+    top, called = diff_workflow(registry, workflow, parsed.spec, parsed.subprocess_specs)
+    gone = {t.task_spec.bpmn_id or t.task_spec.name for t in top.removed}
+    for sub_id, diff in called.items():
+        subprocess = workflow.subprocesses[sub_id]
+        if diff is None:
+            gone.add(subprocess.spec.name)
+        else:
+            gone |= {t.task_spec.bpmn_id or t.task_spec.name for t in diff.removed}
+    if gone:
+        raise ValidationFailed(
+            "the instance is at elements the new version no longer has",
+            {element: ["not in the new version"] for element in sorted(gone)},
+        )
+
+    def step() -> None:
+        migrate_workflow(top, workflow, parsed.spec)
+        for sub_id, diff in called.items():
+            subprocess = workflow.subprocesses[sub_id]
+            migrate_workflow(diff, subprocess, parsed.subprocess_specs[subprocess.spec.name])
+        workflow.subprocess_specs = dict(parsed.subprocess_specs)
 
     with ids.deterministic(instance_id, base):
         _run(workflow, step)

@@ -148,6 +148,19 @@ def get_instance(instance_id: int) -> Any:
         return jsonify(queries.instance_dict(view))
 
 
+@bp.post("/instances/<int:instance_id>/migrate")
+@token_required
+def migrate_instance(instance_id: int) -> Any:
+    body = _json_body()
+    version = body.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ValidationFailed("version must be a number", {"version": ["not an integer"]})
+    result = services().runtime.migrate_instance(instance_id, actor(), version)
+    return jsonify(
+        {"id": result.instance_id, "status": result.status, "open_tasks": result.open_tasks}
+    )
+
+
 @bp.get("/instances/<int:instance_id>/history")
 @token_required
 def instance_history(instance_id: int) -> Any:

@@ -140,6 +140,23 @@ def deploy(file: Path, by: str) -> None:
         click.echo(f"{state}: {definition.process_id} v{definition.version}")
 
 
+@main.command("migrate")
+@click.argument("instance_id", type=int)
+@click.option("--version", type=int, default=None, help="target version (default: the latest)")
+@click.option("--by", default="cli", help="recorded as the one who migrated it")
+def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
+    """Move a running instance onto another deployed version of its process."""
+    actor = runtime.Actor(by, runtime.CLI.roles)
+    try:
+        result = Runtime(open_db()).migrate_instance(instance_id, actor, version)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"instance {instance_id} migrated (event {result.events[0]}); open tasks: {len(result.open_tasks)}"
+    )
+
+
 @main.command("verify-audit")
 @click.option("--instance", "instance_id", type=int, default=None)
 def verify_audit(instance_id: int | None) -> None:

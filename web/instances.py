@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from engine import queries, records
+from engine import queries, records, specs
 from engine.errors import Forbidden, NotFound
+from engine.roles import ADMIN, MODELER
 from engine.store import HumanTask, Instance
 from web import services, ui
 
@@ -67,7 +68,16 @@ def show(instance_id: int) -> Any:
     with services().db.sessions() as session:
         view = queries.instance_view(session, instance_id)
         names = ui.instance_element_names(session, view.instance)
+        newest = specs.latest(session, view.instance.process_id)
         session.expunge_all()
+    # A modeler may move a running instance onto a newer version of its diagram.
+    migrate_to = (
+        newest.version
+        if view.instance.status == "running"
+        and newest.version > view.definition.version
+        and (MODELER in actor.roles or ADMIN in actor.roles)
+        else None
+    )
     instance = view.instance
     main_data, other_data = ui.split_instance_data(dict(instance.data or {}))
     active = [(e, ui.element_label(e, names.get(e))) for e in instance.active_elements or []]
@@ -85,7 +95,17 @@ def show(instance_id: int) -> Any:
         other_data=other_data,
         events=view.events,
         names=names,
+        migrate_to=migrate_to,
     )
+
+
+@bp.post("/<int:instance_id>/migrate")
+@login_required
+def migrate(instance_id: int) -> Any:
+    version = request.form.get("version", type=int)
+    services().runtime.migrate_instance(instance_id, current_user.actor, version)
+    flash(_("The instance now runs on version %(version)s.", version=version), "success")
+    return redirect(url_for("instances.show", instance_id=instance_id))
 
 
 @bp.get("/<int:instance_id>/diagram.bpmn")

@@ -53,6 +53,22 @@ def test_init_db_is_idempotent_and_deploy_versions(
     assert "unchanged: service_improvement v2" in same.output
 
 
+def test_migrate_moves_a_running_instance_to_the_latest_version(
+    cli_db: tuple[CliRunner, Database], tmp_path: Path
+) -> None:
+    runner, db = cli_db
+    iid = Runtime(db).start_instance(actors_of(db)["owner"]).instance_id
+    changed = tmp_path / "service_improvement.bpmn"
+    changed.write_text(
+        (BPMN_DIR / "service_improvement.bpmn").read_text().replace("发起服务改进", "发起改进")
+    )
+    assert runner.invoke(main, ["deploy", str(changed)]).exit_code == 0
+    moved = runner.invoke(main, ["migrate", str(iid)])
+    assert moved.exit_code == 0 and f"instance {iid} migrated" in moved.output, moved.output
+    again = runner.invoke(main, ["migrate", str(iid)])
+    assert again.exit_code != 0 and "already runs on v2" in again.output
+
+
 def test_seed_demo_again_keeps_what_an_administrator_changed(
     cli_db: tuple[CliRunner, Database],
 ) -> None:

@@ -1,0 +1,180 @@
+"""Migrating a running instance to another version: explicit, audited, replayable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from engine import history, replay, specs
+from engine.errors import Conflict, Forbidden, ValidationFailed
+from engine.runtime import Actor, Runtime, WorkflowCache
+from engine.store import Database, Event, Instance, ProcessDefinition
+from tests.cycle import REGISTER, Driver
+from tests.integration.test_full_cycle import RuntimeDoor
+
+BPMN = (specs.DEFAULT_BPMN_DIR / "service_improvement.bpmn").read_text(encoding="utf-8")
+
+
+def _deploy(rt: Runtime, actors: dict[str, Actor], xml: str) -> int:
+    deployed = rt.deploy(actors["admin"], xml.encode("utf-8"), "service_improvement.bpmn")
+    return deployed.definitions[0].version
+
+
+def _without_register_input(xml: str) -> str:
+    """The diagram with register_input cut out: the start event leads straight on."""
+    ns = {"bpmn": specs.BPMN_NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
+    tree = etree.fromstring(xml.encode("utf-8"))
+    process = tree.find("bpmn:process", ns)
+    task = process.find("bpmn:userTask[@id='register_input']", ns)
+    incoming = task.find("bpmn:incoming", ns).text
+    outgoing = task.find("bpmn:outgoing", ns).text
+    flow_in = process.find(f"bpmn:sequenceFlow[@id='{incoming}']", ns)
+    flow_out = process.find(f"bpmn:sequenceFlow[@id='{outgoing}']", ns)
+    target = flow_out.get("targetRef")
+    flow_in.set("targetRef", target)
+    for ref in process.find(f"*[@id='{target}']").findall("bpmn:incoming", ns):
+        if ref.text == outgoing:
+            ref.text = incoming
+    process.remove(task)
+    process.remove(flow_out)
+    for ref in process.iterfind(".//bpmn:flowNodeRef", ns):
+        if ref.text == "register_input":
+            ref.getparent().remove(ref)
+    for shape in list(tree.iterfind(".//bpmndi:BPMNShape", ns)) + list(
+        tree.iterfind(".//bpmndi:BPMNEdge", ns)
+    ):
+        if shape.get("bpmnElement") in ("register_input", outgoing):
+            shape.getparent().remove(shape)
+    return etree.tostring(tree, encoding="unicode")
+
+
+class MigratingDoor(RuntimeDoor):
+    """The full cycle; right after the plan is first rejected, `xml` is deployed as a
+    new version and the instance is migrated to it."""
+
+    def __init__(self, rt: Runtime, db: Database, actors: dict[str, Actor], xml: str) -> None:
+        super().__init__(rt, db, actors)
+        self.xml = xml
+        self.version: int | None = None
+        self.migrated: int | None = None
+
+    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
+        super().complete(username, task_id, data)
+        if self.migrated is None and data.get("decision") == "reject":
+            with self.db.sessions() as session:
+                iid = session.scalar(select(Instance.id).order_by(Instance.id.desc()))
+            self.version = _deploy(self.rt, self.actors, self.xml)
+            result = self.rt.migrate_instance(iid, self.actors["admin"], self.version)
+            self.migrated = result.instance_id
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["warm", "cold"])
+def test_an_instance_finishes_on_the_version_it_was_moved_to(
+    db: Database, actors: dict[str, Actor], cached: bool
+) -> None:
+    rt = Runtime(db) if cached else Runtime(db, cache=WorkflowCache(capacity=0))
+    renamed = BPMN.replace('name="填写服务改进记录"', 'name="编写服务改进记录"')
+    assert renamed != BPMN
+    door = MigratingDoor(rt, db, actors, renamed)
+    result = Driver(door).run()
+    version = door.version
+    assert door.migrated == result.instance_id and result.final["status"] == "completed"
+    with db.sessions() as session:
+        instance = session.get(Instance, result.instance_id)
+        assert session.get(ProcessDefinition, instance.definition_id).version == version
+        migrated = session.scalar(
+            select(Event).where(
+                Event.instance_id == result.instance_id, Event.type == "instance_migrated"
+            )
+        )
+        assert migrated is not None and migrated.actor == "admin"
+        assert migrated.payload["from"]["version"] == 1
+        assert migrated.payload["definition"]["version"] == version
+        assert history.verify(session, result.instance_id).ok
+        replayed = replay.replay(session, result.instance_id)
+        assert replayed.ok, replayed.mismatch and replayed.mismatch.as_dict()
+
+
+def test_migration_is_refused_when_the_instance_stands_on_a_removed_element(
+    rt: Runtime, db: Database, actors: dict[str, Actor]
+) -> None:
+    door = RuntimeDoor(rt, db, actors)
+    iid = door.start("owner")  # waiting at register_input
+    without = _without_register_input(BPMN)
+    version = _deploy(rt, actors, without)
+    with db.sessions() as session:
+        before = session.get(Instance, iid).last_seq
+    with pytest.raises(ValidationFailed) as refused:
+        rt.migrate_instance(iid, actors["admin"], version)
+    assert "register_input" in refused.value.details
+    with db.sessions() as session:
+        instance = session.get(Instance, iid)
+        assert instance.last_seq == before
+        assert session.get(ProcessDefinition, instance.definition_id).version == 1
+    Driver(door).do("owner", iid, "register_input", REGISTER)  # still works on v1
+
+
+def test_only_modelers_migrate_and_only_running_instances(
+    rt: Runtime, db: Database, actors: dict[str, Actor]
+) -> None:
+    iid = RuntimeDoor(rt, db, actors).start("owner")
+    for user in ("owner", "auditor", "manager"):
+        with pytest.raises(Forbidden):
+            rt.migrate_instance(iid, actors[user])
+    with pytest.raises(Conflict):  # already on the latest version
+        rt.migrate_instance(iid, actors["admin"])
+
+
+def test_migration_through_the_api(
+    app: Any, client: Any, db: Database, actors: dict[str, Actor]
+) -> None:
+    rt: Runtime = app.extensions["csi"].runtime
+    iid = RuntimeDoor(rt, db, actors).start("owner")
+    version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
+
+    def headers(user: str) -> dict[str, str]:
+        token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"})
+        return {"Authorization": f"Bearer {token.json['token']}"}
+
+    denied = client.post(f"/api/v1/instances/{iid}/migrate", json={}, headers=headers("owner"))
+    assert denied.status_code == 403
+    bad = client.post(
+        f"/api/v1/instances/{iid}/migrate", json={"version": "two"}, headers=headers("admin")
+    )
+    assert bad.status_code == 422
+    done = client.post(
+        f"/api/v1/instances/{iid}/migrate", json={"version": version}, headers=headers("admin")
+    )
+    assert done.status_code == 200, done.json
+    assert len(done.json["open_tasks"]) == 1
+    history_rows = client.get(f"/api/v1/instances/{iid}/history", headers=headers("auditor")).json
+    assert history_rows[-1]["type"] == "instance_migrated"
+
+
+def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> None:
+    from tests.integration.test_pages import client_for, csrf_token
+
+    rt: Runtime = app.extensions["csi"].runtime
+    with db.sessions() as session:
+        from engine.store import User
+
+        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    iid = RuntimeDoor(rt, db, actors).start("owner")
+    version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
+    owner_page = client_for(app, "owner").get(f"/instances/{iid}").get_data(as_text=True)
+    assert f"/instances/{iid}/migrate" not in owner_page  # not a modeler
+    admin = client_for(app, "admin")
+    page = admin.get(f"/instances/{iid}").get_data(as_text=True)
+    assert f"迁移到第 {version} 版" in page
+    response = admin.post(
+        f"/instances/{iid}/migrate",
+        data={"csrf_token": csrf_token(admin, f"/instances/{iid}"), "version": version},
+    )
+    assert response.status_code == 302
+    with db.sessions() as session:
+        instance = session.get(Instance, iid)
+        assert session.get(ProcessDefinition, instance.definition_id).version == version
+    assert f"/instances/{iid}/migrate" not in admin.get(f"/instances/{iid}").get_data(as_text=True)
