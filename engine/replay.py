@@ -97,6 +97,7 @@ class StepState:
     actor: str | None
     at: str
     bpmn_id: str | None
+    definition_id: int | None  # the definition the instance ran on at this step
     completed_elements: list[str]
     active_elements: list[str]
     taken_flows: list[str]
@@ -113,6 +114,7 @@ class StepState:
             "actor": self.actor,
             "at": self.at,
             "bpmn_id": self.bpmn_id,
+            "definition_id": self.definition_id,
             "completed_elements": self.completed_elements,
             "active_elements": self.active_elements,
             "taken_flows": self.taken_flows,
@@ -305,7 +307,8 @@ def replay(
         if event.seq == target - 1:
             captured["previous"] = stepping.observe(run.workflow).data
         if event.seq == target:
-            captured["state"] = _state_at(event, run.workflow, captured["previous"])
+            definition_id = _pinned_after(events[: event.seq])[0]
+            captured["state"] = _state_at(event, run.workflow, captured["previous"], definition_id)
             if not to_the_end:
                 raise _Stop
 
@@ -578,7 +581,9 @@ def _check_projections(
             )
 
 
-def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) -> StepState:
+def _state_at(
+    event: Event, workflow: BpmnWorkflow, previous: dict[str, Any], definition_id: int | None
+) -> StepState:
     seen = stepping.observe(workflow)
     open_tasks = [
         {
@@ -597,6 +602,7 @@ def _state_at(event: Event, workflow: BpmnWorkflow, previous: dict[str, Any]) ->
         actor=event.actor,
         at=described["at"],
         bpmn_id=event.bpmn_id,
+        definition_id=definition_id,
         completed_elements=seen.completed_elements,
         active_elements=seen.active_elements,
         taken_flows=stepping.taken_flows(workflow),

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from engine import queries, records, specs
 from engine.errors import Forbidden, NotFound
 from engine.roles import ADMIN, MODELER
-from engine.store import HumanTask, Instance
+from engine.store import HumanTask, Instance, ProcessDefinition
 from web import services, ui
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
@@ -111,11 +111,20 @@ def migrate(instance_id: int) -> Any:
 @bp.get("/<int:instance_id>/diagram.bpmn")
 @login_required
 def diagram(instance_id: int) -> Any:
+    """The instance's diagram; `?definition=<id>` another version of its process (the
+    audit console shows each step on the version the instance ran on then)."""
     with services().db.sessions() as session:
         instance = session.get(Instance, instance_id)
         if instance is None:
             raise NotFound(f"no instance {instance_id}")
-        xml = instance.definition.bpmn_xml
+        definition = instance.definition
+        asked = request.args.get("definition", type=int)
+        if asked is not None and asked != definition.id:
+            other = session.get(ProcessDefinition, asked)
+            if other is None or other.process_id != instance.process_id:
+                raise NotFound(f"no version {asked} of {instance.process_id}")
+            definition = other
+        xml = definition.bpmn_xml
     return Response(
         xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"}
     )

@@ -178,3 +178,33 @@ def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> No
         instance = session.get(Instance, iid)
         assert session.get(ProcessDefinition, instance.definition_id).version == version
     assert f"/instances/{iid}/migrate" not in admin.get(f"/instances/{iid}").get_data(as_text=True)
+
+
+def test_audit_steps_name_the_version_they_ran_on(
+    app: Any, db: Database, actors: dict[str, Actor]
+) -> None:
+    from tests.integration.test_pages import client_for
+
+    rt: Runtime = app.extensions["csi"].runtime
+    iid = RuntimeDoor(rt, db, actors).start("owner")
+    version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
+    rt.migrate_instance(iid, actors["admin"], version)
+    with db.sessions() as session:
+        first = session.get(Instance, iid)
+        new_id = first.definition_id
+        old_id = session.scalar(
+            select(ProcessDefinition.id).where(
+                ProcessDefinition.process_id == "service_improvement",
+                ProcessDefinition.version == 1,
+            )
+        )
+        last = first.last_seq
+    auditor = client_for(app, "auditor")
+    before = auditor.get(f"/audit/instances/{iid}/steps/1").get_json()["state"]
+    after = auditor.get(f"/audit/instances/{iid}/steps/{last}").get_json()["state"]
+    assert (before["definition_id"], after["definition_id"]) == (old_id, new_id)
+    old_xml = auditor.get(f"/instances/{iid}/diagram.bpmn?definition={old_id}").get_data(
+        as_text=True
+    )
+    assert "发起服务改进" in old_xml and "发起改进" not in old_xml
+    assert auditor.get(f"/instances/{iid}/diagram.bpmn?definition=999999").status_code == 404

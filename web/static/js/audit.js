@@ -96,7 +96,19 @@
         return;
       }
       viewer = new window.BpmnJS({ container: container });
-      fetch(container.getAttribute("data-url"), { credentials: "same-origin" })
+      importVersion(container.getAttribute("data-definition") || "");
+    }
+
+    // Each step is drawn on the diagram version the instance ran on then (a migrated
+    // instance changes version at its instance_migrated step).
+    var shownVersion = null;
+    function importVersion(definition) {
+      var message = container.getAttribute("data-error") || "The diagram could not be shown.";
+      shownVersion = definition;
+      ready = false;
+      marked = [];  // the markers go with the old drawing
+      var url = container.getAttribute("data-url") + (definition ? "?definition=" + definition : "");
+      fetch(url, { credentials: "same-origin" })
         .then(function (response) {
           if (!response.ok) { throw new Error("HTTP " + response.status); }
           return response.text();
@@ -167,7 +179,12 @@
       panels.data.setAttribute("data-step", String(k));
       fitPanels();
       state = body.state ? body.state : null;
-      mark(state, k);
+      var version = state && state.definition_id ? String(state.definition_id) : "";
+      if (viewer && version && version !== shownVersion) {
+        importVersion(version);  // marks the step once the other version is drawn
+      } else {
+        mark(state, k);
+      }
       root.setAttribute("data-step", String(k));
       root.removeAttribute("aria-busy");
     }
