@@ -153,6 +153,21 @@ def _history(instance_id: int, fmt: str) -> Response:
     )
 
 
+@bp.get("/anchors.json")
+def anchors() -> Response:
+    """Every chain's head, to keep outside the database (csi verify-audit --anchors)."""
+    with services().db.sessions() as session:
+        document = history.anchors(session)
+    return Response(
+        json.dumps(document, indent=1),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="csi-anchors-{document["taken_at"][:10]}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @bp.get("/instances/<int:instance_id>/history.json")
 def history_json(instance_id: int) -> Response:
     return _history(instance_id, "json")

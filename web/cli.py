@@ -159,9 +159,40 @@ def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
 
 @main.command("verify-audit")
 @click.option("--instance", "instance_id", type=int, default=None)
-def verify_audit(instance_id: int | None) -> None:
+@click.option(
+    "--write-anchors",
+    type=click.File("w", encoding="utf-8"),
+    default=None,
+    help="also write every chain's head to this file, to keep outside the database",
+)
+@click.option(
+    "--anchors",
+    "anchors_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="check that the heads in this file (from --write-anchors) still stand",
+)
+def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any) -> None:
     """Recompute the hash chain of one or every instance."""
     db = open_db()
+    if anchors_file is not None:
+        try:
+            document = json.load(anchors_file)
+        except ValueError as exc:
+            raise click.ClickException(f"not an anchors file: {exc}") from exc
+        with db.sessions() as session:
+            try:
+                problems = history.check_anchors(session, document)
+            except DomainError as exc:
+                _fail(exc)
+                return
+        count = len(document.get("heads") or [])
+        for problem in problems:
+            click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
+        click.echo(f"{count - len(problems)} of {count} anchored heads still stand")
+        if problems:
+            sys.exit(1)
+        return
     with db.sessions() as session:
         ids = (
             [instance_id]
@@ -182,6 +213,11 @@ def verify_audit(instance_id: int | None) -> None:
                         f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}"
                     )
     click.echo(f"{len(ids) - broken} of {len(ids)} instances verified")
+    if write_anchors is not None:
+        with db.sessions() as session:
+            document = history.anchors(session)
+        json.dump(document, write_anchors, indent=1)
+        click.echo(f"anchors of {len(document['heads'])} chains written to {write_anchors.name}")
     if broken:
         sys.exit(1)
 

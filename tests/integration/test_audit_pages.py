@@ -87,6 +87,14 @@ def test_search_filters_by_person_status_source_and_dates(
     assert "audit-results" in auditor.get("/audit").get_data(as_text=True)
 
 
+def test_the_console_hands_out_the_chain_anchors(auditor: Any, improvement: dict[str, Any]) -> None:
+    assert "/audit/anchors.json" in auditor.get("/audit").get_data(as_text=True)
+    response = auditor.get("/audit/anchors.json")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    heads = {h["instance_id"]: h for h in response.get_json()["heads"]}
+    assert heads[improvement["id"]]["seq"] == improvement["events"]
+
+
 def test_instance_page_shows_verified_chain_and_matching_replay(
     auditor: Any, improvement: dict[str, Any]
 ) -> None:

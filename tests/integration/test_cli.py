@@ -97,7 +97,9 @@ def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_p
     assert "open_analysis" in result.output and "attribute access is not allowed" in result.output
 
 
-def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Database]) -> None:
+def test_worker_once_fires_the_monitoring_timer(
+    cli_db: tuple[CliRunner, Database], tmp_path: Path
+) -> None:
     runner, db = cli_db
     door = RuntimeDoor(Runtime(db), db, actors_of(db))
     fired: list[str] = []
@@ -116,6 +118,11 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
         assert session.scalar(select(Event.actor).where(Event.type == "timer_fired")) == "system"
     verify = runner.invoke(main, ["verify-audit"])
     assert verify.exit_code == 0 and "1 of 1 instances verified" in verify.output
+    anchors = tmp_path / "anchors.json"
+    written = runner.invoke(main, ["verify-audit", "--write-anchors", str(anchors)])
+    assert written.exit_code == 0 and "anchors of 1 chains written" in written.output
+    held = runner.invoke(main, ["verify-audit", "--anchors", str(anchors)])
+    assert held.exit_code == 0 and "1 of 1 anchored heads still stand" in held.output
     replayed = runner.invoke(main, ["replay", str(result.instance_id), "--step", "3"])
     assert replayed.exit_code == 0 and "replay matches the record" in replayed.output
     assert "at seq 3" in replayed.output
@@ -134,6 +141,8 @@ def test_worker_once_fires_the_monitoring_timer(cli_db: tuple[CliRunner, Databas
         victim.actor = "mallory"
     broken = runner.invoke(main, ["verify-audit"])
     assert broken.exit_code == 1 and "broken at seq 5" in broken.output
+    fallen = runner.invoke(main, ["verify-audit", "--anchors", str(anchors)])
+    assert fallen.exit_code == 1 and "0 of 1 anchored heads still stand" in fallen.output
     missing = runner.invoke(main, ["verify-audit", "--instance", "999999"])
     assert missing.exit_code != 0 and "no instance 999999" in missing.output
 

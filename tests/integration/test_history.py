@@ -3,6 +3,7 @@ and concurrent commands never produce a gap or a twin."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from engine import history
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, HumanTask, Instance, User
-from tests.cycle import REGISTER
+from tests.cycle import REGISTER, Driver
+from tests.integration.test_full_cycle import RuntimeDoor
 
 
 def started_with_events(rt: Runtime, actors: dict[str, Actor]) -> int:
@@ -150,3 +152,40 @@ def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> N
                 )
             ).all()
             assert open_tasks == ["define_metrics"]
+
+
+def test_anchors_kept_outside_catch_a_rewritten_or_truncated_chain(
+    db: Database, rt: Runtime, actors: dict[str, Actor]
+) -> None:
+    """A forger who knows the scheme can rewrite events and hash them anew, or drop the
+    newest ones and wind the instance back: the chain then verifies, the anchors don't."""
+    from engine.history import anchors, chain_hash, check_anchors, event_body
+
+    rewritten = Driver(RuntimeDoor(rt, db, actors)).run().instance_id
+    truncated = Driver(RuntimeDoor(rt, db, actors)).run().instance_id
+    untouched = rt.start_instance(actors["owner"]).instance_id
+    with db.sessions() as session:
+        document = json.loads(json.dumps(anchors(session)))
+        assert check_anchors(session, document) == []
+    with db.transaction() as session:
+        events = list(
+            session.scalars(select(Event).where(Event.instance_id == rewritten).order_by(Event.seq))
+        )
+        events[4].actor = "mallory"
+        prev = events[3].hash
+        for event in events[4:]:
+            event.prev_hash = prev
+            event.hash = prev = chain_hash(prev, event_body(event))
+        session.get(Instance, rewritten).last_hash = prev
+        last = session.scalars(
+            select(Event).where(Event.instance_id == truncated).order_by(Event.seq.desc())
+        ).first()
+        instance = session.get(Instance, truncated)
+        instance.last_seq, instance.last_hash = last.seq - 1, last.prev_hash
+        session.delete(last)
+    with db.sessions() as session:
+        assert history.verify(session, rewritten).ok and history.verify(session, truncated).ok
+        problems = {p.instance_id: p.message for p in check_anchors(session, document)}
+    assert set(problems) == {rewritten, truncated}
+    assert "rewritten" in problems[rewritten] and "gone" in problems[truncated]
+    assert untouched not in problems
