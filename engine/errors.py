@@ -6,15 +6,27 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every error a command may raise on purpose."""
+    """Base of every error a command may raise on purpose.
+
+    `message` is English, for logs and API clients; `reason` (a stable key) with its
+    `params` lets a page say the same thing in the reader's language."""
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: Any = None,
+        *,
+        reason: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.reason = reason
+        self.params = params or {}
 
 
 class NotFound(DomainError):

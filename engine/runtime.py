@@ -309,7 +309,10 @@ class Runtime:
                 self.cache.put(instance_id, seq, remembered)
         except IntegrityError as exc:
             self._evict(touched)
-            raise Conflict("the instance changed at the same time; reload and try again") from exc
+            raise Conflict(
+                "the instance changed at the same time; reload and try again",
+                reason="changed_meanwhile",
+            ) from exc
         except BaseException:
             self._evict(touched)
             raise
@@ -366,7 +369,7 @@ class Runtime:
 
     def _require_writer(self, actor: Actor) -> None:
         if actor.read_only:
-            raise Forbidden("this account may read but not change anything")
+            raise Forbidden("this account may read but not change anything", reason="read_only")
 
     def may_work_on(self, row: HumanTask | OpenTask, actor: Actor) -> bool:
         if row.role is None or row.role not in actor.roles:
@@ -376,22 +379,30 @@ class Runtime:
     def _check_actor(self, row: HumanTask | OpenTask, actor: Actor) -> None:
         self._require_writer(actor)
         if row.role is None or row.role not in actor.roles:
-            raise Forbidden(f"task {row.bpmn_id} needs the role {row.role}")
+            raise Forbidden(
+                f"task {row.bpmn_id} needs the role {row.role}",
+                reason="needs_role",
+                params={"role": row.role},
+            )
         if row.assignee is not None and row.assignee != actor.username:
-            raise Forbidden(f"task {row.bpmn_id} is assigned to {row.assignee}")
+            raise Forbidden(
+                f"task {row.bpmn_id} is assigned to {row.assignee}",
+                reason="assigned_to_other",
+                params={"user": row.assignee},
+            )
 
     @staticmethod
     def _check_task_id(task_id: str) -> None:
         try:
             UUID(task_id)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise NotFound(f"no task {task_id}") from exc
+            raise NotFound(f"no task {task_id}", reason="no_task") from exc
 
     def _task_row(self, session: Session, task_id: str) -> HumanTask:
         self._check_task_id(task_id)
         row = session.get(HumanTask, task_id)
         if row is None:
-            raise NotFound(f"no task {task_id}")
+            raise NotFound(f"no task {task_id}", reason="no_task")
         return row
 
     def _locked_open_task(
@@ -403,15 +414,23 @@ class Runtime:
         query = _LOCK_TASK_AND_INSTANCE if is_postgres(session) else _TASK_AND_INSTANCE
         values = session.connection().execute(query, {"task_id": task_id}).one_or_none()
         if values is None:
-            raise NotFound(f"no task {task_id}")
+            raise NotFound(f"no task {task_id}", reason="no_task")
         row = OpenTask(*values[: len(_TASK_COLUMNS)])
         instance = _locked(values[len(_TASK_COLUMNS) :])
         self._touch(session, instance.id)
         if row.status != "open":
-            raise Conflict(f"task {row.bpmn_id} is already {row.status}")
+            raise Conflict(
+                f"task {row.bpmn_id} is already {row.status}",
+                reason="task_done",
+                params={"status": row.status},
+            )
         self._check_actor(row, actor)
         if row.claimed_by not in (None, actor.username):
-            raise Conflict(f"task {row.bpmn_id} is claimed by {row.claimed_by}")
+            raise Conflict(
+                f"task {row.bpmn_id} is claimed by {row.claimed_by}",
+                reason="claimed_by_other",
+                params={"user": row.claimed_by},
+            )
         return row, instance
 
     # ---- after the engine moved -------------------------------------------------------------
@@ -671,7 +690,11 @@ class Runtime:
         parsed = specs.spec_for_instance(session, definition.id, called)
         starters = parsed.starter_roles
         if check_starter and starters and ADMIN not in actor.roles and not starters & actor.roles:
-            raise Forbidden(f"starting {process_id} needs the role {', '.join(sorted(starters))}")
+            raise Forbidden(
+                f"starting {process_id} needs the role {', '.join(sorted(starters))}",
+                reason="needs_role",
+                params={"role": ", ".join(sorted(starters))},
+            )
         now = utcnow()
         instance_id = session.execute(
             insert(INSTANCE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -13,6 +14,33 @@ from engine.errors import DomainError
 
 def wants_json() -> bool:
     return request.path.startswith("/api/")
+
+
+def _reader_message(exc: DomainError) -> str:
+    """The error in the reader's language when its reason is known (pages only: the API
+    keeps the engine's English message)."""
+    from web.ui import role_label
+
+    params = exc.params
+    said = {
+        "read_only": lambda: _("This account may read but not change anything."),
+        "needs_role": lambda: _(
+            "This needs the role %(role)s.",
+            role=", ".join(role_label(r.strip()) for r in str(params.get("role", "")).split(",")),
+        ),
+        "assigned_to_other": lambda: _(
+            "This task is assigned to %(user)s.", user=params.get("user", "")
+        ),
+        "claimed_by_other": lambda: _(
+            "%(user)s has claimed this task; ask them to release it.", user=params.get("user", "")
+        ),
+        "task_done": lambda: _("This task is already done or no longer needed."),
+        "no_task": lambda: _("There is no such task."),
+        "changed_meanwhile": lambda: _(
+            "Someone changed this improvement at the same moment. Reload and try again."
+        ),
+    }.get(exc.reason or "")
+    return said() if said is not None else exc.message
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Any:
@@ -29,7 +57,8 @@ def register(app: Flask) -> None:
     def _domain(exc: DomainError) -> Any:
         if exc.status >= 500:
             app.logger.error("command failed: %s", exc.message, exc_info=exc)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        message = exc.message if wants_json() else _reader_message(exc)
+        return error_response(exc.status, exc.code, message, exc.details)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:

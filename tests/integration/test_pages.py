@@ -212,7 +212,9 @@ def test_auditor_may_not_start_or_claim(app: Any, started: str) -> None:
     auditor = client_for(app, "auditor")
     token = csrf_token(auditor, "/")
     assert auditor.post("/instances/new", data={"csrf_token": token}).status_code == 403
-    assert auditor.post(f"/tasks/{started}/claim", data={"csrf_token": token}).status_code == 403
+    refused = auditor.post(f"/tasks/{started}/claim", data={"csrf_token": token})
+    assert refused.status_code == 403
+    assert "此账户只能查看，不能修改任何内容。" in refused.get_data(as_text=True)
     # reading is allowed, read-only
     page = auditor.get(f"/tasks/{started}")
     assert page.status_code == 200
@@ -225,12 +227,32 @@ def test_task_of_another_role_is_403(app: Any, started: str) -> None:
     po1 = client_for(app, "po1")
     assert po1.get(f"/tasks/{started}").status_code == 403
     token = csrf_token(po1, "/")
-    assert po1.post(f"/tasks/{started}", data={"csrf_token": token}).status_code == 403
+    refused = po1.post(f"/tasks/{started}", data={"csrf_token": token})
+    assert refused.status_code == 403
+    assert "此任务属于其他角色或人员。" in refused.get_data(as_text=True)
+
+
+def test_a_task_claimed_by_someone_else_says_so_in_the_readers_language(
+    app: Any, owner: Any, started: str
+) -> None:
+    owner.post(f"/tasks/{started}/claim", data={"csrf_token": csrf_token(owner, "/")})
+    admin = client_for(app, "admin")
+    refused = admin.post(f"/tasks/{started}/claim", data={"csrf_token": csrf_token(admin, "/")})
+    assert refused.status_code == 409
+    assert "此任务已由 owner 认领；如需办理，请其先释放。" in refused.get_data(as_text=True)
 
 
 def test_process_owner_may_not_start(app: Any) -> None:
     po1 = client_for(app, "po1")
     assert po1.get("/instances/new").status_code == 403
+
+
+def test_an_engine_refusal_reads_in_the_readers_language(app: Any, started: str) -> None:
+    """The engine says why in English (for logs and the API); a page says it in zh."""
+    cab = client_for(app, "cab")
+    refused = cab.post(f"/tasks/{started}/claim", data={"csrf_token": csrf_token(cab, "/")})
+    assert refused.status_code == 403
+    assert "此操作需要角色：服务改进负责人。" in refused.get_data(as_text=True)
 
 
 # -- language -------------------------------------------------------------------------------------
