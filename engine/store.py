@@ -301,6 +301,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READS_ONLY):
+                return  # a reader: no transaction, no write lock (WAL readers never wait)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -394,21 +396,36 @@ class Writes:
             raise IntegrityError("pipelined writes", None, exc) from exc
 
 
+# Execution option of the engine that read sessions use (SQLite: no BEGIN IMMEDIATE).
+READS_ONLY = "csi_reads_only"
+
+
 class Database:
-    """An engine and its session factory; one per app or CLI run, never global."""
+    """An engine and its session factories; one per app or CLI run, never global.
+
+    `transaction()` opens a command's unit of work; `sessions()` a reader's session,
+    which runs without a transaction around it: each statement sees what is committed
+    (as READ COMMITTED gives anyway), PostgreSQL is spared the BEGIN and ROLLBACK round
+    trips, and on SQLite a page never queues for the write lock. Nothing written
+    through `sessions()` is kept: write in a transaction."""
 
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
         # No autoflush: a command writes once, at commit, in as few statements as it can.
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.writers = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        if self.engine.dialect.name == "postgresql":
+            readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            readers = self.engine.execution_options(**{READS_ONLY: True})
+        self.sessions = sessionmaker(readers, expire_on_commit=False, autoflush=False)
 
     @classmethod
     def bound_to(cls, connection: Connection) -> Database:
         """Sessions that run inside `connection`'s open transaction, each commit a
         savepoint: tests roll the whole outer transaction back afterwards."""
         db = cls(str(connection.engine.url), connection.engine)
-        db.sessions = sessionmaker(
+        db.writers = db.sessions = sessionmaker(
             bind=connection,
             expire_on_commit=False,
             autoflush=False,
@@ -422,7 +439,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back on any error."""
-        with self.sessions() as session, session.begin():
+        with self.writers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

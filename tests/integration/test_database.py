@@ -4,6 +4,8 @@ at the end of a command and fail together."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -51,3 +53,27 @@ def test_a_failing_write_fails_every_write_of_its_command(
         writes.flush()
     with db.sessions() as session:
         assert session.get(Instance, iid).status == "running"
+
+
+def test_a_reader_does_not_wait_for_a_writer_on_sqlite(tmp_path: Any) -> None:
+    """Pages read without a transaction: on SQLite they never queue behind the write
+    lock a command holds (WAL lets readers go on)."""
+    import threading
+
+    db = Database(f"sqlite:///{tmp_path / 'readers.sqlite3'}")
+    try:
+        db.create_all()
+        read: list[int] = []
+        with db.transaction() as writer:  # BEGIN IMMEDIATE: the write lock is held
+            writer.execute(text("SELECT 1"))
+
+            def reader() -> None:
+                with db.sessions() as session:
+                    read.append(session.execute(text("SELECT count(*) FROM instance")).scalar())
+
+            thread = threading.Thread(target=reader)
+            thread.start()
+            thread.join(timeout=5)
+            assert read == [0], "the reader waited for the writer's lock"
+    finally:
+        db.dispose()
