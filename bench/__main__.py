@@ -121,12 +121,12 @@ class Run:
             self.profile[backend] = out["profile"]
 
     def run_growth(self) -> None:
-        early = 1 if self.quick else 5
-        out = persisted.measure_growth("sqlite", early_cycles=early)
+        size = {"passes": 72, "early_cycles": 3} if self.quick else {}
+        out = persisted.measure_growth("sqlite", **size)
         self.results["step_cost_growth"] = out["growth"]
         self.details["step_cost_growth"] = out["details"]
         if self.postgres and not self.quick:
-            pg = persisted.measure_growth("postgres", early_cycles=3)
+            pg = persisted.measure_growth("postgres", early_cycles=8)
             self.details["step_cost_growth"]["postgres"] = {"growth": pg["growth"], **pg["details"]}
 
     def run_replay(self) -> None:

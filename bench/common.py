@@ -276,12 +276,13 @@ class RuntimeDoor:
         with self.db.sessions() as session:
             instance = session.get(Instance, iid) if iid is not None else None
             due = instance.next_timer_at if instance is not None else None
-        if due is not None:
-            time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.002)
+        if due is None:
+            return  # another door's worker pass fired it already (instances side by side)
+        time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.002)
         started = now()
         moved = self.rt.fire_due_timers()
         self.samples.add("timer", self.position, now() - started)
-        assert moved, "a due timer did not fire"
+        assert iid in moved, "a due timer did not fire"
 
 
 class _InMemoryServices:

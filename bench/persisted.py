@@ -20,6 +20,7 @@ from bench.common import (
     actors_of,
     backend_url,
     median,
+    monitoring_passes,
     ms,
     p95,
     parsed_process,
@@ -30,6 +31,7 @@ from bench.common import (
 from bench.raw import RawClock, raw_cycle
 from engine.runtime import Runtime, WorkflowCache
 from engine.store import WorkflowState
+from tests.cycle import Driver
 
 
 def _by_kind(samples: Samples) -> dict[str, float]:
@@ -169,33 +171,39 @@ LATE_FROM = 200
 
 
 def measure_growth(
-    backend: str = "sqlite", passes: int = 66, early_cycles: int = 5
+    backend: str = "sqlite", passes: int = 80, early_cycles: int = 20
 ) -> dict[str, Any]:
     """The same kind of step (collect_data: both owners report, the second runs
     compute_gaps) early in an instance's life (steps 6-7, the nearest collect_data to
     step 10) and once the instance has 200+ completed user-task steps. History grows
-    through the monitoring loop: timer → collect_data ×2 → monitor_progress 'continue'."""
+    through the monitoring loop: timer → collect_data ×2 → monitor_progress 'continue'.
+
+    Young and old are timed side by side: once the old instance is 200 steps deep,
+    each of its monitoring passes is followed by a whole young cycle (up to
+    `early_cycles` of them), so a burst of noise on this small machine falls on both."""
     db = prepared_database(backend_url(backend, "growth"))
     try:
         actors, parsed = actors_of(db), parsed_process(db)
         rt = Runtime(db)
         run_cycle(RuntimeDoor(rt, db, actors))  # warm-up
         early: list[float] = []
-        for _ in range(early_cycles):
+        young_cycles = 0
+        long = RuntimeDoor(rt, db, actors)
+
+        def young_beside(_pass: int) -> None:
+            nonlocal young_cycles
+            if long.position < LATE_FROM or young_cycles >= early_cycles:
+                return
             door = RuntimeDoor(rt, db, actors)
             run_cycle(door)
-            early += [
+            young_cycles += 1
+            early.extend(
                 s.seconds
                 for s in door.samples.items
                 if s.kind == GROWTH_KIND and s.position in EARLY_POSITIONS
-            ]
-        long = RuntimeDoor(rt, db, actors)
-        run_cycle(long, passes)
-        early += [
-            s.seconds
-            for s in long.samples.items
-            if s.kind == GROWTH_KIND and s.position in EARLY_POSITIONS
-        ]
+            )
+
+        Driver(long, wait_for_timer=monitoring_passes(long, passes, young_beside)).run()
         late = [
             s.seconds
             for s in long.samples.items
@@ -207,7 +215,7 @@ def measure_growth(
 
         # The same script in raw SpiffWorkflow: how much of the growth is its own.
         raw_long = raw_cycle(parsed, actors, passes)
-        raw_plain = [raw_cycle(parsed, actors) for _ in range(early_cycles)]
+        raw_plain = [raw_cycle(parsed, actors) for _ in range(5)]
         raw_early = [
             s.seconds
             for door in [raw_long, *raw_plain]
@@ -230,6 +238,7 @@ def measure_growth(
                 "kind": GROWTH_KIND,
                 "early_ms_median": ms(median(early)),
                 "early_samples": len(early),
+                "young_cycles_beside": young_cycles,
                 "late_ms_median": ms(median(late)),
                 "late_samples": len(late),
                 "user_steps_in_instance": len(long.samples.steps()),

@@ -89,7 +89,9 @@ class RecordRow:
     source: str | None
     reference: str | None
     description: str | None
-    fields: dict[str, Any]
+    # The logged entries (reviews, monitoring readings): one more with every pass of
+    # the monitoring loop, so read only by the commands that add one (None: not read).
+    fields: dict[str, Any] | None
     closed_on: datetime | None
     changes: dict[str, Any] = field(default_factory=dict)
 
@@ -130,9 +132,9 @@ RECORD_ROW_COLUMNS = (
     RECORD_TABLE.c.source,
     RECORD_TABLE.c.reference,
     RECORD_TABLE.c.description,
-    RECORD_TABLE.c.fields,
     RECORD_TABLE.c.closed_on,
 )
+_FIELDS_OF = select(RECORD_TABLE.c.fields).where(RECORD_TABLE.c.id == bindparam("record_id"))
 
 
 def row_from(values: Sequence[Any]) -> RecordRow | None:
@@ -146,16 +148,31 @@ def row_from(values: Sequence[Any]) -> RecordRow | None:
         source=values[3],
         reference=values[4],
         description=values[5],
-        fields=dict(values[6] or {}),
-        closed_on=values[7],
+        fields=None,
+        closed_on=values[6],
     )
 
 
+NOTED_TASKS = frozenset({"review_plan", "monitor_progress", "record_verification"})
+
+
 def note_task(
-    record: RecordRow, bpmn_id: str, data: dict[str, Any], actor: str, at: datetime
+    session: Session | None,
+    record: RecordRow,
+    bpmn_id: str,
+    data: dict[str, Any],
+    actor: str,
+    at: datetime,
 ) -> None:
-    """Keep the entries a record lists over time (each review, each monitoring reading)."""
-    fields = dict(record.fields or {})
+    """Keep the entries a record lists over time (each review, each monitoring reading).
+    The entries are read (through `session`) only when this task adds one."""
+    if bpmn_id not in NOTED_TASKS:
+        return
+    if record.fields is None:
+        assert session is not None, "the record's entries are not loaded"
+        stored = session.connection().execute(_FIELDS_OF, {"record_id": record.id}).scalar()
+        record.fields = dict(stored or {})
+    fields = dict(record.fields)
     if bpmn_id == "review_plan":
         fields["reviews"] = [
             *fields.get("reviews", []),
@@ -178,8 +195,6 @@ def note_task(
         ]
     elif bpmn_id == "record_verification":
         fields["verifier"] = actor
-    else:
-        return
     record.set("fields", fields)
 
 

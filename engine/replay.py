@@ -566,7 +566,7 @@ def _check_projections(
     for event in events:
         if event.type == "task_completed" and event.bpmn_id:
             data = (event.payload or {}).get("data") or {}
-            records.note_task(expected, event.bpmn_id, data, event.actor or "", event.at)
+            records.note_task(None, expected, event.bpmn_id, data, event.actor or "", event.at)
     records.sync(
         expected,
         seen.data,

@@ -853,7 +853,9 @@ class Runtime:
                 },
             )
             if instance.record is not None:
-                records.note_task(instance.record, row.bpmn_id, clean, actor.username, events.at)
+                records.note_task(
+                    session, instance.record, row.bpmn_id, clean, actor.username, events.at
+                )
 
             stepping.complete(workflow, instance.id, id_base, task, clean, actor.username)
             payload = {"data": clean, "name": row.name}
