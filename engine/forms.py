@@ -14,7 +14,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -118,22 +118,11 @@ def resolve_schema(
 ) -> dict[str, Any]:
     """A copy of `schema` where every `x-options` became an `enum` with titles."""
     resolved = copy.deepcopy(dict(schema))
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            spec = node.get("x-options")
-            if isinstance(spec, str):
-                options = source.options(spec)
-                node["enum"] = [value for value, _ in options]
-                labels = [label for _, label in options]
-                node["x-enum-titles"] = {"zh-CN": labels, "en": labels}
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(resolved)
+    for node in list(_option_nodes(resolved)):  # all found before any is changed
+        options = source.options(node["x-options"])
+        node["enum"] = [value for value, _ in options]
+        labels = [label for _, label in options]
+        node["x-enum-titles"] = {"zh-CN": labels, "en": labels}
     return resolved
 
 
@@ -148,22 +137,20 @@ _validators: OrderedDict[tuple[Any, ...], Draft202012Validator] = OrderedDict()
 _VALIDATORS_KEPT = 256
 
 
+def _option_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every schema node that names a run-time option list (`x-options`)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("x-options"), str):
+            yield node
+        for value in node.values():
+            yield from _option_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _option_nodes(value)
+
+
 def _option_lists(schema: Any) -> set[str]:
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            spec = node.get("x-options")
-            if isinstance(spec, str):
-                found.add(spec)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return found
+    return {node["x-options"] for node in _option_nodes(schema)}
 
 
 @dataclass
@@ -360,23 +347,12 @@ def inputs_of(form: Form) -> frozenset[str]:
     names = set(form.carry_over) | set(form.context)
     if form.prefill:
         names |= PREFILL_INPUTS.get(form.prefill, frozenset())
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            spec = node.get("x-options")
-            if isinstance(spec, str):
-                kind, _, arg = spec.partition(":")
-                if kind == "data" and arg:
-                    names.add(arg)
-                elif kind == "metrics":
-                    names.add("metrics")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(form.schema)
+    for spec in _option_lists(form.schema):
+        kind, _, arg = spec.partition(":")
+        if kind == "data" and arg:
+            names.add(arg)
+        elif kind == "metrics":
+            names.add("metrics")
     return frozenset(names)
 
 
