@@ -7,15 +7,19 @@ expressions, subscripts, comprehensions and calls of a few pure builtins. Attrib
 access of any kind is refused, which closes the `().__class__.__subclasses__()`
 family of escapes; names starting with an underscore are refused as well.
 Only after the check is the compiled tree evaluated, with builtins replaced by the
-whitelist. Scripts are restricted to `name = expression` lines, so what a script
-stores is exactly what it assigns.
+whitelist, and with the operations that can grow without bound routed through
+guards (repetition, formatting, text of nested lists, comprehension items). Those
+bound what one evaluation can claim; they are not a time limit: comparing two huge
+structures built by repetition still takes long, which is one more reason deploying
+needs the modeler role. Scripts are restricted to `name = expression` lines, so what
+a script stores is exactly what it assigns.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -23,11 +27,14 @@ from engine.errors import UnsafeExpression
 
 MAX_SOURCE_CHARS = 4000
 MAX_POWER_EXPONENT = 64
-# Repeating a string or list (`"a" * n`) may build at most this many items, and a
-# format spec (`f"{x:>20}"`) may ask for at most this width: either would otherwise
-# let one expression claim gigabytes.
+# Repeating a string or list (`"a" * n`) may build at most this many items, a format
+# spec (`f"{x:>20}"`) may ask for at most this width, and the comprehensions of one
+# evaluation may take at most this many items in all: each would otherwise let one
+# expression claim gigabytes or minutes. (`%` formatting of strings is refused: its
+# widths come from data.)
 MAX_REPEATED_ITEMS = 100_000
 MAX_FORMAT_WIDTH = 1000
+MAX_ITERATIONS = 100_000
 
 SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
@@ -159,6 +166,67 @@ def _parse(source: str, mode: str) -> ast.AST:
 
 
 _REPEAT = "__csi_repeat"
+_MODULO = "__csi_modulo"
+_ITERATE = "__csi_iterate"
+
+
+def _modulo(left: Any, right: Any) -> Any:
+    """`left % right` for numbers only: printf-style formatting (`'%50000000d' % n`)
+    takes its widths from data, past every check."""
+    if isinstance(left, str | bytes):
+        raise UnsafeExpression("'%' formatting of text is not allowed; use an f-string")
+    return left % right
+
+
+class _Budget:
+    """The items the comprehensions of one evaluation may still take."""
+
+    def __init__(self) -> None:
+        self.left = MAX_ITERATIONS
+
+    def __call__(self, iterable: Any) -> Iterator[Any]:
+        for item in iterable:
+            self.left -= 1
+            if self.left < 0:
+                raise UnsafeExpression(
+                    f"an expression may go through at most {MAX_ITERATIONS} items"
+                )
+            yield item
+
+
+def _leaves_over(value: Any, limit: int) -> bool:
+    """Whether `value` holds more than `limit` items, nested ones counted each time they
+    appear ([[0] * 1000] * 1000 holds a million), without going much past the limit."""
+    seen = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        seen += 1
+        if seen > limit:
+            return True
+    return False
+
+
+_SIZED = "__csi_sized"
+
+
+def _sized(value: Any) -> Any:
+    """`value`, unless turning it into text would write out more than MAX_REPEATED_ITEMS
+    items (str() and f-strings of a list repeated into itself)."""
+    if isinstance(value, dict | list | tuple | set | frozenset) and _leaves_over(
+        value, MAX_REPEATED_ITEMS
+    ):
+        raise UnsafeExpression(f"text of at most {MAX_REPEATED_ITEMS} items may be made")
+    return value
+
+
+def _str(value: Any = "") -> str:
+    return str(_sized(value))
 
 
 def _repeat(left: Any, right: Any) -> Any:
@@ -175,22 +243,36 @@ def _repeat(left: Any, right: Any) -> Any:
     return left * right
 
 
-class _GuardRepetition(ast.NodeTransformer):
-    """Turn every `a * b` of a checked tree into `_repeat(a, b)` (the name cannot be
-    written in a diagram: names with a leading underscore are refused)."""
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
+
+
+class _Guards(ast.NodeTransformer):
+    """Route the operations that can grow without bound through guards, in a tree that
+    passed the check: `a * b` → `_repeat(a, b)`, `a % b` → `_modulo(a, b)`, and each
+    comprehension's iterable through the evaluation's budget. Their names cannot be
+    written in a diagram (names with a leading underscore are refused)."""
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
-        if not isinstance(node.op, ast.Mult):
+        guard = {ast.Mult: _REPEAT, ast.Mod: _MODULO}.get(type(node.op))
+        if guard is None:
             return node
-        call = ast.Call(
-            func=ast.Name(id=_REPEAT, ctx=ast.Load()), args=[node.left, node.right], keywords=[]
-        )
-        return ast.copy_location(call, node)
+        return ast.copy_location(_call(guard, node.left, node.right), node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        self.generic_visit(node)
+        node.value = ast.copy_location(_call(_SIZED, node.value), node.value)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.iter = ast.copy_location(_call(_ITERATE, node.iter), node.iter)
+        return node
 
 
 def _guarded(tree: ast.Expression) -> ast.Expression:
-    guarded = _GuardRepetition().visit(tree)
+    guarded = _Guards().visit(tree)
     assert isinstance(guarded, ast.Expression)
     return ast.fix_missing_locations(guarded)
 
@@ -232,6 +314,10 @@ def _globals_for(names: Mapping[str, Any]) -> dict[str, Any]:
     scope: dict[str, Any] = dict(SAFE_FUNCTIONS)
     scope.update(names)
     scope[_REPEAT] = _repeat
+    scope[_MODULO] = _modulo
+    scope[_SIZED] = _sized
+    scope["str"] = _str
+    scope[_ITERATE] = _Budget()
     scope["__builtins__"] = {}
     return scope
 

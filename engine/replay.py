@@ -25,6 +25,7 @@ from engine import records, services, specs, stepping
 from engine.errors import DomainError, NotFound
 from engine.history import describe as describe_event
 from engine.history import plain
+from engine.roles import role_for_lane
 from engine.serializer import StateSerializer
 from engine.store import Event, HumanTask, Instance, MetricValue, ProcessDefinition
 
@@ -507,7 +508,10 @@ def _check_projections(
         )
     if stepping.data_digest(instance.data or {}) != stepping.data_digest(seen.data):
         changed, removed = stepping.data_changes(seen.data, instance.data or {})
-        name = sorted([*changed, *removed])[0]
+        names = sorted([*changed, *removed])
+        if not names:  # equal to Python (1 == 1.0, True == 1), not as JSON
+            raise differs("instance", "data", seen.data, instance.data)
+        name = names[0]
         raise differs(
             "instance", f"data ({name})", seen.data.get(name), (instance.data or {}).get(name)
         )
@@ -519,13 +523,36 @@ def _check_projections(
             raise differs("instance", what, sorted(expected_list), sorted(stored_list or []))
 
     rows = session.execute(
-        select(HumanTask.id, HumanTask.bpmn_id, HumanTask.status, HumanTask.completed_by).where(
-            HumanTask.instance_id == instance.id
-        )
+        select(
+            HumanTask.id,
+            HumanTask.bpmn_id,
+            HumanTask.status,
+            HumanTask.completed_by,
+            HumanTask.role,
+            HumanTask.assignee,
+        ).where(HumanTask.instance_id == instance.id)
     ).all()
     open_rows = sorted(str(r.id) for r in rows if r.status == "open")
     if open_rows != sorted(seen.open_tasks):
         raise differs("human_task", "open tasks", sorted(seen.open_tasks), open_rows)
+    # Who may act on an open task is read from its row: it must be what the diagram says.
+    by_id = {str(t.id): t for t in seen.ready}
+    for row in rows:
+        task = by_id.get(str(row.id))
+        if row.status != "open" or task is None:
+            continue
+        expected_row = (
+            stepping.element(task),
+            role_for_lane(task.task_spec.lane),
+            stepping.assignee_of(task),
+        )
+        if (row.bpmn_id, row.role, row.assignee) != expected_row:
+            raise differs(
+                "human_task",
+                f"open task {row.id}",
+                dict(zip(("bpmn_id", "role", "assignee"), expected_row, strict=True)),
+                {"bpmn_id": row.bpmn_id, "role": row.role, "assignee": row.assignee},
+            )
     completions = {str(e.task_id): e.actor for e in events if e.type == "task_completed"}
     done_rows = {str(r.id): r.completed_by for r in rows if r.status == "completed"}
     if done_rows != completions:

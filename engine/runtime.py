@@ -490,7 +490,13 @@ class Runtime:
         if readings:
             Writes.of(session).add(_INSERT_READINGS, readings)
         self._sync_tasks(
-            session, instance, before, seen, now, task_id if type_ == "task_completed" else None
+            session,
+            instance,
+            before,
+            seen,
+            now,
+            task_id if type_ == "task_completed" else None,
+            migrated=migrated,
         )
         if seen.completed:
             instance.status = "completed"
@@ -526,19 +532,28 @@ class Runtime:
         seen: stepping.Observation,
         now: datetime,
         completed: str | None,
+        migrated: bool = False,
     ) -> None:
         """Open a row for each task that became ready; cancel the rows of tasks that went
-        away without being completed (a boundary event, a gateway that moved on)."""
+        away without being completed (a boundary event, a gateway that moved on). After a
+        migration, a task that stays open may now be another element, with another name
+        or in another lane: its row is written anew (claims stay)."""
         was_open = set(before.open_tasks) if before is not None else set()
         still_open = set(seen.open_tasks)
         gone = sorted(was_open - still_open - {completed} if completed else was_open - still_open)
+        writes = Writes.of(session)
         if gone:
-            Writes.of(session).add(_CANCEL_TASKS, {"ids": gone, "at": now})
+            writes.add(_CANCEL_TASKS, {"ids": gone, "at": now})
         fresh = [t for t in seen.ready if str(t.id) not in was_open]
         if fresh:
-            Writes.of(session).add(
-                _INSERT_TASKS, [self._task_row_values(instance, t, now) for t in fresh]
-            )
+            writes.add(_INSERT_TASKS, [self._task_row_values(instance, t, now) for t in fresh])
+        if migrated:
+            for task in seen.ready:
+                if str(task.id) in was_open:
+                    values = self._task_row_values(instance, task, now)
+                    kept = {"id", "instance_id", "claimed_by", "status", "created_at", "due_at"}
+                    changed = {k: v for k, v in values.items() if k not in kept}
+                    writes.add(_UPDATE_TASK, {"row_id": values["id"], **changed})
 
     def _task_row_values(
         self, instance: LockedInstance, task: Task, now: datetime

@@ -208,3 +208,33 @@ def test_audit_steps_name_the_version_they_ran_on(
     )
     assert "发起服务改进" in old_xml and "发起改进" not in old_xml
     assert auditor.get(f"/instances/{iid}/diagram.bpmn?definition=999999").status_code == 404
+
+
+def _register_input_in_the_managers_lane(xml: str) -> str:
+    ns = {"bpmn": specs.BPMN_NS}
+    tree = etree.fromstring(xml.encode("utf-8"))
+    ref = next(r for r in tree.iterfind(".//bpmn:flowNodeRef", ns) if r.text == "register_input")
+    ref.getparent().remove(ref)
+    manager = tree.find(".//bpmn:lane[@id='ImprovementManager']", ns)
+    added = etree.SubElement(manager, f"{{{specs.BPMN_NS}}}flowNodeRef")
+    added.text = "register_input"
+    return etree.tostring(tree, encoding="unicode").replace("登记改进输入", "经理登记改进输入")
+
+
+def test_an_open_task_moved_to_another_lane_follows_its_new_lane(
+    rt: Runtime, db: Database, actors: dict[str, Actor]
+) -> None:
+    door = RuntimeDoor(rt, db, actors)
+    iid = door.start("owner")  # register_input open for 服务改进负责人
+    version = _deploy(rt, actors, _register_input_in_the_managers_lane(BPMN))
+    rt.migrate_instance(iid, actors["admin"], version)
+    assert not door.tasks("owner", iid)
+    [task] = door.tasks("manager", iid)
+    assert task["bpmn_id"] == "register_input" and task["name"] == "经理登记改进输入"
+    assert task["lane"] == "ImprovementManager"
+    with pytest.raises(Forbidden):
+        rt.complete_task(task["id"], actors["owner"], REGISTER)
+    rt.complete_task(task["id"], actors["manager"], REGISTER)
+    with db.sessions() as session:
+        replayed = replay.replay(session, iid)
+    assert replayed.ok, replayed.mismatch and replayed.mismatch.as_dict()

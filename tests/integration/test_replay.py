@@ -278,3 +278,34 @@ def test_replay_catches_a_repinned_called_process(db: Database, finished: int) -
     assert result.mismatch.element == "instance"
     assert "pinned definitions" in result.mismatch.message
     assert result.mismatch.actual["called"] == {"change_management": other}
+
+
+def test_a_stored_value_equal_only_to_python_is_still_a_mismatch(
+    db: Database, finished: int
+) -> None:
+    """1.0 stored for 1 (or True for 1) compares equal in Python but not as JSON."""
+    with db.transaction() as session:
+        data = {**session.get(Instance, finished).data, "next_cycle": 0}  # the record: false
+        # (a Core update: the ORM itself sees 0 == False and would write nothing)
+        session.execute(update(Instance).where(Instance.id == finished).values(data=data))
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.element == "instance" and "data" in result.mismatch.message
+
+
+def test_replay_catches_an_open_task_handed_to_another_role(
+    db: Database, rt: Runtime, actors: dict[str, Actor]
+) -> None:
+    iid = rt.start_instance(actors["owner"]).instance_id
+    with db.transaction() as session:
+        session.execute(
+            update(HumanTask)
+            .where(HumanTask.instance_id == iid, HumanTask.status == "open")
+            .values(role="ProcessOwner")
+        )
+    with db.sessions() as session:
+        result = replay.replay(session, iid)
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.element == "human_task"
+    assert result.mismatch.actual["role"] == "ProcessOwner"

@@ -25,6 +25,9 @@ from engine.errors import UnsafeExpression
         ("f'{n:>4}'", "   2"),
         ("2 ** 10", 1024),
         ("'ab' * 3 + str(n * 4)", "ababab8"),
+        ("n % 2 == 0 and 7 % n", 1),
+        ("str(n) + str([1, 2]) + str()", "2[1, 2]"),
+        ("[m['code'] for m in metrics for k in [1] if m['owner'] == 'po2']", ["B"]),
         ("[0] * 5", [0, 0, 0, 0, 0]),
     ],
 )
@@ -114,7 +117,19 @@ def test_later_lines_see_earlier_assignments() -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["'a' * 10 ** 9", "[0] * 10 ** 12", "n * ['x'] * 10 ** 6", "f'{n:>2000000000}'", "f'{n:{n}}'"],
+    [
+        "'a' * 10 ** 9",
+        "[0] * 10 ** 12",
+        "n * ['x'] * 10 ** 6",
+        "f'{n:>2000000000}'",
+        "f'{n:{n}}'",
+        "'%50000000d' % n",
+        "'%*d' % (50000000, n)",
+        "len([1 for a in 'x' * 3000 for b in 'x' * 3000])",
+        "sum(1 for a in 'x' * 99999 for b in 'xy')",
+        "str([[0] * 100000] * 100000)",
+        "f'{[[0] * 100000] * 100000}'",
+    ],
 )
 def test_expressions_cannot_claim_unbounded_memory(source: str) -> None:
     with pytest.raises(UnsafeExpression):
