@@ -18,6 +18,11 @@ newest finished task). Everything else is finished, cannot be reached again, and
 dropped with the sub-workflows it ran. Live commands and replay both run through
 `engine.stepping`, which calls this after every command, so both cut the same tree
 and task ids stay deterministic.
+
+What it cannot cut: while parallel branches are open, or one has ended and waits at
+the process end for the others, their split is the common ancestor, so a loop inside
+one branch of a parallel gateway grows as before. The bundled diagrams run their
+parallel work as multi-instance tasks, which finish before the loop goes round.
 """
 
 from __future__ import annotations

@@ -211,13 +211,18 @@ def verify(session: Session, instance_id: int) -> Verification:
 ANCHORS_FORMAT = "csi-anchors-1"
 
 
-def anchors(session: Session) -> dict[str, Any]:
-    """The head of every instance's chain, to keep outside the database."""
-    heads = session.execute(
-        select(Instance.id, Instance.last_seq, Instance.last_hash)
-        .where(Instance.last_seq > 0)
-        .order_by(Instance.id)
-    ).all()
+def anchors(session: Session, leave_out: set[int] | None = None) -> dict[str, Any]:
+    """The head of every instance's chain (but those in `leave_out`: chains found
+    broken are no anchor), to keep outside the database."""
+    heads = [
+        row
+        for row in session.execute(
+            select(Instance.id, Instance.last_seq, Instance.last_hash)
+            .where(Instance.last_seq > 0)
+            .order_by(Instance.id)
+        ).all()
+        if row[0] not in (leave_out or set())
+    ]
     return {
         "format": ANCHORS_FORMAT,
         "taken_at": _iso(utcnow()),
@@ -242,7 +247,15 @@ def check_anchors(session: Session, document: Any) -> list[AnchorProblem]:
         raise ValidationFailed("not an anchors file", {"format": [ANCHORS_FORMAT]})
     problems: list[AnchorProblem] = []
     for head in document.get("heads") or []:
-        instance_id, seq, digest = head.get("instance_id"), head.get("seq"), head.get("hash")
+        if not (
+            isinstance(head, dict)
+            and isinstance(head.get("instance_id"), int)
+            and isinstance(head.get("seq"), int)
+        ):
+            problems.append(AnchorProblem(None, None, "not an anchored head"))
+            continue
+        instance_id: int = head["instance_id"]
+        seq, digest = head["seq"], head.get("hash")
         event = session.scalar(
             select(Event).where(Event.instance_id == instance_id, Event.seq == seq)
         )

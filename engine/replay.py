@@ -2,12 +2,14 @@
 events in order, through the same stepping code the live commands use, and compare
 with the record at every step.
 
-What is compared: the pinned definition's content against its hash; at each command
-event, that the recorded task was READY and the state it left (open tasks, a digest
-of the data) matches the recorded checkpoint; each service result, recomputed with
-the metric history as it stood then, matches the recorded one (numbers drawn from a
-sequence are taken from the record, not recomputed); timers fire where the record
-says they fired. The first difference is reported with its seq and element.
+What is compared: the pinned definitions' content against their hashes; at each
+command event, that the recorded task was READY, each service result (recomputed from
+the reads the record holds: the metric history the call read, the numbers it drew)
+and then the state the command left (open tasks, timers, a digest of the data, and
+which variables changed); timers fire where the record says they fired; a migration
+is re-run from the definitions it recorded. At the end, what the pages show (the
+instance row, its task rows, its record, its metric values) must be what the events
+produce. The first difference is reported with its seq, element and both values.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class ReplayServices:
         self.recorded = recorded
         self.calls: list[tuple[Task, services.ServiceCall, dict[str, Any]]] = []
         self._numbers: dict[int, int] = {}
+        self._histories: dict[int, int] = {}
 
     def _reads(self, what: str) -> Any:
         index = len(self.calls)
@@ -72,10 +75,14 @@ class ReplayServices:
         return ((self.recorded[index].payload or {}).get("reads") or {}).get(what)
 
     def metric_history(self, code: str, limit: int) -> list[float]:
-        history = self._reads("metric_history") or {}
-        if code not in history:
+        """The call's next recorded read, which must be of this metric and length."""
+        reads = self._reads("metric_history") or []
+        index = len(self.calls)
+        taken = self._histories.get(index, 0)
+        if taken >= len(reads) or list(reads[taken][:2]) != [code, limit]:
             raise DomainError(f"the record holds no metric history of {code} for this step")
-        return list(history[code])[-limit:] if limit else []
+        self._histories[index] = taken + 1
+        return list(reads[taken][2])
 
     def next_number(self, prefix: str) -> str:
         numbers = self._reads("next_number") or []

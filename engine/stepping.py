@@ -55,7 +55,7 @@ class ReadLog:
 
     def metric_history(self, code: str, limit: int) -> list[float]:
         values = list(self.host.metric_history(code, limit))
-        self.reads.setdefault("metric_history", {})[code] = values
+        self.reads.setdefault("metric_history", []).append([code, limit, values])
         return values
 
     def next_number(self, prefix: str) -> str:
@@ -153,7 +153,19 @@ def assignee_of(task: Task) -> str | None:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
-    return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+    """Open user tasks, the top process's first, each process's in creation order
+    (which a replay reproduces); sub-workflows that finished hold none."""
+    ready = [
+        t for t in workflow.tasks.values() if t.state == TaskState.READY and t.task_spec.manual
+    ]
+    for subprocess in workflow.subprocesses.values():
+        if not subprocess.completed:
+            ready.extend(
+                t
+                for t in subprocess.tasks.values()
+                if t.state == TaskState.READY and t.task_spec.manual
+            )
+    return ready
 
 
 # -- moving forward -----------------------------------------------------------------------------
@@ -228,8 +240,10 @@ def migrate(
 ) -> None:
     """Move a running workflow onto another version of its definition (and of the
     processes it calls). Tasks keep their ids and data; ready and waiting tasks are
-    reset and predicted anew on the new diagram. Refused when the workflow holds a task
-    whose element the new version no longer has: it would have nowhere to be."""
+    reset and predicted anew on the new diagram. Refused when the kept task tree holds
+    a task, finished or not, whose element the new version no longer has: its state
+    could not be loaded on the new version. (Finished tasks compaction already cut do
+    not count; their elements stay in the run's record of elements done.)"""
     top, called = diff_workflow(registry, workflow, parsed.spec, parsed.subprocess_specs)
     gone = {t.task_spec.bpmn_id or t.task_spec.name for t in top.removed}
     for sub_id, diff in called.items():
@@ -345,11 +359,8 @@ def observe(workflow: BpmnWorkflow) -> Observation:
     next_timer: datetime | None = None
     timers: dict[str, str] = {}
     latest: Task | None = None
-    ready: list[Task] = []
     for task in workflow.tasks.values():
         state = task.state
-        if state == TaskState.READY and task.task_spec.manual:
-            ready.append(task)
         bpmn_id = element(task)
         if bpmn_id is None:
             continue
@@ -369,13 +380,7 @@ def observe(workflow: BpmnWorkflow) -> Observation:
                 due_at = TimerEventDefinition.get_datetime(value)
                 next_timer = due_at if next_timer is None else min(next_timer, due_at)
                 timers[str(task.id)] = value
-    for subprocess in workflow.subprocesses.values():
-        if not subprocess.completed:
-            ready.extend(
-                t
-                for t in subprocess.tasks.values()
-                if t.state == TaskState.READY and t.task_spec.manual
-            )
+    ready = ready_user_tasks(workflow)
     # The data of the newest finished element, not workflow.data: SpiffWorkflow's end
     # join merges every finished branch into the latter, per-person entries included.
     data, digest = _detached(dict(latest.data) if latest is not None else {})

@@ -33,7 +33,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -302,7 +302,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             if conn.get_execution_options().get(READS_ONLY):
-                return  # a reader: no transaction, no write lock (WAL readers never wait)
+                # A reader: a deferred transaction reads one snapshot and takes no lock
+                # a writer waits for, nor waits for one (WAL).
+                conn.exec_driver_sql("BEGIN")
+                return
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -390,10 +393,16 @@ class Writes:
                     # results a pipeline has not delivered yet.
                     for row in params if isinstance(params, list) else [params]:
                         connection.execute(statement, row)
-        except psycopg.IntegrityError as exc:
+        except psycopg.Error as exc:
             # Errors of a pipeline surface here, from the driver: name them as SQLAlchemy
-            # would, so the command's handler treats them alike.
-            raise IntegrityError("pipelined writes", None, exc) from exc
+            # would, so the command's handler treats them alike, and drop a connection
+            # that broke (the pool tests only idle ones).
+            if isinstance(exc, psycopg.IntegrityError):
+                raise IntegrityError("pipelined writes", None, exc) from exc
+            if isinstance(exc, psycopg.OperationalError) or raw.closed:
+                connection.invalidate(exc)
+                raise OperationalError("pipelined writes", None, exc) from exc
+            raise DBAPIError("pipelined writes", None, exc) from exc
 
 
 # Execution option of the engine that read sessions use (SQLite: no BEGIN IMMEDIATE).
@@ -403,11 +412,13 @@ READS_ONLY = "csi_reads_only"
 class Database:
     """An engine and its session factories; one per app or CLI run, never global.
 
-    `transaction()` opens a command's unit of work; `sessions()` a reader's session,
-    which runs without a transaction around it: each statement sees what is committed
-    (as READ COMMITTED gives anyway), PostgreSQL is spared the BEGIN and ROLLBACK round
-    trips, and on SQLite a page never queues for the write lock. Nothing written
-    through `sessions()` is kept: write in a transaction."""
+    `transaction()` opens a command's unit of work. `sessions()` opens a reader's: on
+    SQLite a deferred transaction (one snapshot, no write lock: a page never queues
+    behind a command), on PostgreSQL autocommit (each statement sees what is committed,
+    as READ COMMITTED would; no BEGIN and ROLLBACK round trips). `snapshot()` opens a
+    reader that sees one state of the whole database across its statements, for what
+    compares several tables (verify, replay, anchors). Write only in a transaction:
+    what goes through a reader is not atomic."""
 
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
@@ -419,13 +430,22 @@ class Database:
         else:
             readers = self.engine.execution_options(**{READS_ONLY: True})
         self.sessions = sessionmaker(readers, expire_on_commit=False, autoflush=False)
+        self.snapshot = (
+            sessionmaker(
+                self.engine.execution_options(isolation_level="REPEATABLE READ"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+            if self.engine.dialect.name == "postgresql"
+            else self.sessions
+        )
 
     @classmethod
     def bound_to(cls, connection: Connection) -> Database:
         """Sessions that run inside `connection`'s open transaction, each commit a
         savepoint: tests roll the whole outer transaction back afterwards."""
         db = cls(str(connection.engine.url), connection.engine)
-        db.writers = db.sessions = sessionmaker(
+        db.writers = db.sessions = db.snapshot = sessionmaker(
             bind=connection,
             expire_on_commit=False,
             autoflush=False,

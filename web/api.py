@@ -164,14 +164,14 @@ def migrate_instance(instance_id: int) -> Any:
 @bp.get("/instances/<int:instance_id>/history")
 @token_required
 def instance_history(instance_id: int) -> Any:
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         return jsonify(queries.event_dicts(session, instance_id))
 
 
 @bp.get("/instances/<int:instance_id>/verify")
 @token_required
 def verify(instance_id: int) -> Any:
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         queries.instance_view(session, instance_id, with_events=False)
         return jsonify(history.verify(session, instance_id).as_dict())
 
@@ -180,7 +180,7 @@ def verify(instance_id: int) -> Any:
 @token_required
 def replay_instance(instance_id: int) -> Any:
     step = request.args.get("step", type=int)
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         return jsonify(replay.replay(session, instance_id, step).as_dict())
 
 

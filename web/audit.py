@@ -93,7 +93,7 @@ def _fragments(step: audit_queries.StepView, names: dict[str, str]) -> dict[str,
 
 @bp.get("/instances/<int:instance_id>")
 def instance(instance_id: int) -> Any:
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         view = audit_queries.audit_view(session, instance_id)
         total = view.replay.steps
         step_no = audit_queries.initial_step(view.replay, request.args.get("step", type=int))
@@ -119,7 +119,7 @@ def instance(instance_id: int) -> Any:
 
 @bp.get("/instances/<int:instance_id>/steps/<int:k>")
 def step(instance_id: int, k: int) -> Any:
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         instance_row = session.get(Instance, instance_id)
         if instance_row is None:
             raise NotFound(f"no instance {instance_id}")
@@ -133,7 +133,7 @@ def step(instance_id: int, k: int) -> Any:
 
 
 def _history(instance_id: int, fmt: str) -> Response:
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         rows = queries.event_dicts(session, instance_id)
         view = queries.instance_view(session, instance_id, with_events=False)
         number = view.record.number if view.record else f"instance-{instance_id}"
@@ -156,7 +156,7 @@ def _history(instance_id: int, fmt: str) -> Response:
 @bp.get("/anchors.json")
 def anchors() -> Response:
     """Every chain's head, to keep outside the database (csi verify-audit --anchors)."""
-    with services().db.sessions() as session:
+    with services().db.snapshot() as session:
         document = history.anchors(session)
     return Response(
         json.dumps(document, indent=1),

@@ -180,7 +180,7 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
             document = json.load(anchors_file)
         except ValueError as exc:
             raise click.ClickException(f"not an anchors file: {exc}") from exc
-        with db.sessions() as session:
+        with db.snapshot() as session:
             try:
                 problems = history.check_anchors(session, document)
             except DomainError as exc:
@@ -193,13 +193,13 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
         if problems:
             sys.exit(1)
         return
-    with db.sessions() as session:
+    with db.snapshot() as session:
         ids = (
             [instance_id]
             if instance_id is not None
             else list(session.scalars(select(Instance.id).order_by(Instance.id)))
         )
-        broken = 0
+        broken: set[int] = set()
         with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
             for iid in bar:
                 try:
@@ -208,16 +208,18 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
                     _fail(exc)
                     return
                 if not result.ok:
-                    broken += 1
+                    broken.add(iid)
                     click.echo(
                         f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}"
                     )
-    click.echo(f"{len(ids) - broken} of {len(ids)} instances verified")
+    click.echo(f"{len(ids) - len(broken)} of {len(ids)} instances verified")
     if write_anchors is not None:
-        with db.sessions() as session:
-            document = history.anchors(session)
+        with db.snapshot() as session:
+            document = history.anchors(session, leave_out=broken)
         json.dump(document, write_anchors, indent=1)
         click.echo(f"anchors of {len(document['heads'])} chains written to {write_anchors.name}")
+        if broken:
+            click.echo(f"left out, broken: {', '.join(map(str, sorted(broken)))}")
     if broken:
         sys.exit(1)
 
@@ -228,7 +230,7 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
 def replay_command(instance_id: int, step: int | None) -> None:
     """Rebuild an instance from its events and compare with the record at every step."""
     db = open_db()
-    with db.sessions() as session:
+    with db.snapshot() as session:
         try:
             result = replay.replay(session, instance_id, step)
         except DomainError as exc:
@@ -260,7 +262,7 @@ def replay_command(instance_id: int, step: int | None) -> None:
 def export(instance_id: int, fmt: str, output: Any) -> None:
     """Export an instance's history (every event with its hashes) as JSON or CSV."""
     db = open_db()
-    with db.sessions() as session:
+    with db.snapshot() as session:
         try:
             rows = queries.event_dicts(session, instance_id)
         except DomainError as exc:

@@ -104,7 +104,9 @@ def show(instance_id: int) -> Any:
 def migrate(instance_id: int) -> Any:
     version = request.form.get("version", type=int)
     services().runtime.migrate_instance(instance_id, current_user.actor, version)
-    flash(_("The instance now runs on version %(version)s.", version=version), "success")
+    with services().db.sessions() as session:
+        now_on = queries.instance_view(session, instance_id, with_events=False).definition
+        flash(_("The instance now runs on version %(version)s.", version=now_on.version), "success")
     return redirect(url_for("instances.show", instance_id=instance_id))
 
 

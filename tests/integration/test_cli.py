@@ -143,6 +143,11 @@ def test_worker_once_fires_the_monitoring_timer(
     assert broken.exit_code == 1 and "broken at seq 5" in broken.output
     fallen = runner.invoke(main, ["verify-audit", "--anchors", str(anchors)])
     assert fallen.exit_code == 1 and "0 of 1 anchored heads still stand" in fallen.output
+    # a broken chain is no anchor: it is left out of a new anchors file, and said so
+    again = tmp_path / "again.json"
+    rewritten = runner.invoke(main, ["verify-audit", "--write-anchors", str(again)])
+    assert "anchors of 0 chains written" in rewritten.output
+    assert f"left out, broken: {result.instance_id}" in rewritten.output
     missing = runner.invoke(main, ["verify-audit", "--instance", "999999"])
     assert missing.exit_code != 0 and "no instance 999999" in missing.output
 

@@ -77,3 +77,38 @@ def test_a_reader_does_not_wait_for_a_writer_on_sqlite(tmp_path: Any) -> None:
             assert read == [0], "the reader waited for the writer's lock"
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_snapshot_reader_sees_one_state_across_its_statements(
+    backend: str, database_urls: dict[str, str | None], tmp_path: Any
+) -> None:
+    """verify and replay read the events, then the instance row and the projections: a
+    command committing in between must not make a faithful history look broken."""
+    url = database_urls[backend] if backend == "postgres" else None
+    if backend == "postgres" and url is None:
+        pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
+    if backend == "postgres":
+        from tests.conftest import shared_database
+
+        db = Database(shared_database("postgres", database_urls).url)
+    else:
+        db = Database(f"sqlite:///{tmp_path / 'snapshot.sqlite3'}")
+        db.create_all()
+    try:
+        with db.transaction() as session:
+            session.execute(text("DELETE FROM counter WHERE name = 'snapshot-test'"))
+        with db.snapshot() as reader:
+            before = reader.execute(text("SELECT count(*) FROM counter")).scalar()
+            with db.transaction() as writer:  # another connection commits meanwhile
+                writer.execute(
+                    text("INSERT INTO counter (name, value) VALUES ('snapshot-test', 1)")
+                )
+            after = reader.execute(text("SELECT count(*) FROM counter")).scalar()
+        assert after == before
+        with db.sessions() as later:
+            assert later.execute(text("SELECT count(*) FROM counter")).scalar() == before + 1
+    finally:
+        with db.transaction() as session:
+            session.execute(text("DELETE FROM counter WHERE name = 'snapshot-test'"))
+        db.dispose()

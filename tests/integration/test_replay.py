@@ -309,3 +309,26 @@ def test_replay_catches_an_open_task_handed_to_another_role(
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.element == "human_task"
     assert result.mismatch.actual["role"] == "ProcessOwner"
+
+
+def test_a_service_that_reads_other_history_than_recorded_is_a_mismatch(
+    db: Database, finished: int
+) -> None:
+    """The replay hands a service the reads the record holds, in order, each for the
+    metric and length asked: a record whose reads were edited does not replay."""
+    with db.transaction() as session:
+        event = session.scalar(
+            select(Event)
+            .where(Event.instance_id == finished, Event.bpmn_id == "compute_gaps")
+            .order_by(Event.seq)
+        )
+        reads = event.payload["reads"]["metric_history"]
+        assert [r[0] for r in reads] == ["AVAIL", "MTTR"] and all(r[1] == 5 for r in reads)
+        swapped = [reads[1], reads[0]]
+        event.payload = {**event.payload, "reads": {"metric_history": swapped}}
+        seq = event.seq
+    with db.sessions() as session:
+        result = replay.replay(session, finished)
+    assert not result.ok and result.mismatch is not None
+    assert "no metric history of AVAIL" in result.mismatch.message
+    assert result.mismatch.seq == seq - 1  # the command whose service read it
