@@ -325,11 +325,26 @@ def _values_for_owner(data: Mapping[str, Any], history: HistorySource) -> dict[s
     return {"values": [{"code": code, "value": None} for code in codes]}
 
 
+def _change_from_measure(data: Mapping[str, Any], history: HistorySource) -> dict[str, Any]:
+    """An RFC starts from the measure it implements: its due date as the planned date,
+    its rollback as the rollback plan, its resources in the implementation plan."""
+    measure = data.get("measure")
+    if not isinstance(measure, Mapping):
+        return {}
+    start = {
+        "planned_date": measure.get("due_date"),
+        "rollback_plan": measure.get("rollback"),
+        "implementation_plan": measure.get("description"),
+    }
+    return {k: v for k, v in start.items() if v}
+
+
 PREFILLS: dict[str, Callable[[Mapping[str, Any], HistorySource], dict[str, Any]]] = {
     "metrics_from_proposals": _metrics_from_proposals,
     "targets_from_metrics": _targets_from_metrics,
     "targets_from_current": _targets_from_current,
     "values_for_owner": _values_for_owner,
+    "change_from_measure": _change_from_measure,
 }
 
 
@@ -338,6 +353,7 @@ PREFILL_INPUTS: dict[str, frozenset[str]] = {
     "targets_from_metrics": frozenset({"metrics", "targets"}),
     "targets_from_current": frozenset({"gaps", "targets"}),
     "values_for_owner": frozenset({"metrics", "metric_owner"}),
+    "change_from_measure": frozenset({"measure"}),
 }
 
 

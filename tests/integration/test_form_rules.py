@@ -152,3 +152,26 @@ def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: Runtim
         ("MTTR", "h", "lower_better", "po2"),
     ]
     assert metrics[0]["name"] == "可用率" and metrics[1]["method"] == "工单"
+
+
+def test_an_rfc_starts_from_the_measure_it_implements(door: RuntimeDoor) -> None:
+    driver, iid = _to_targets(door)
+    driver.do("owner", iid, "set_baseline_targets", {"targets": TARGETS})
+    driver.collect(iid, 99.3, 3.5)
+    driver.do("owner", iid, "analyse_gaps", {"impact": "i"})
+    measures = [{**MEASURES[0], "rollback": "切回原主库"}, MEASURES[1]]
+    plan = {
+        "problem": "p",
+        "root_cause": "r",
+        "improvement_type": "corrective",
+        "measures": measures,
+    }
+    driver.do("owner", iid, "record_improvement", plan)
+    driver.do("manager", iid, "review_plan", {"decision": "approve"})
+    first = driver.one("manager", iid, "assess_change", label=MEASURES[0]["title"])
+    data = door.rt.task_view(first["id"]).data
+    assert data["planned_date"] == MEASURES[0]["due_date"]
+    assert data["rollback_plan"] == "切回原主库"
+    assert data["implementation_plan"] == MEASURES[0]["description"]
+    second = driver.one("manager", iid, "assess_change", label=MEASURES[1]["title"])
+    assert "rollback_plan" not in door.rt.task_view(second["id"]).data  # none given
