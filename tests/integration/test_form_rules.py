@@ -28,6 +28,24 @@ def _to_targets(door: RuntimeDoor) -> tuple[Driver, int]:
     return driver, iid
 
 
+def _to_plan(door: RuntimeDoor) -> tuple[Driver, int]:
+    """An improvement whose gaps are analysed: record_improvement is open."""
+    driver, iid = _to_targets(door)
+    driver.do("owner", iid, "set_baseline_targets", {"targets": TARGETS})
+    driver.collect(iid, 99.3, 3.5)
+    driver.do("owner", iid, "analyse_gaps", {"impact": "i"})
+    return driver, iid
+
+
+def _plan(measures: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "problem": "p",
+        "root_cause": "r",
+        "improvement_type": "corrective",
+        "measures": measures,
+    }
+
+
 def _refused(call: Any) -> dict[str, list[str]]:
     with pytest.raises(ValidationFailed) as refused:
         call()
@@ -71,17 +89,9 @@ def test_a_process_owner_reports_only_their_own_metrics(door: RuntimeDoor) -> No
 
 
 def test_measures_need_distinct_titles(door: RuntimeDoor) -> None:
-    driver, iid = _to_targets(door)
-    driver.do("owner", iid, "set_baseline_targets", {"targets": TARGETS})
-    driver.collect(iid, 99.3, 3.5)
-    driver.do("owner", iid, "analyse_gaps", {"impact": "i"})
+    driver, iid = _to_plan(door)
     task = driver.one("owner", iid, "record_improvement")["id"]
-    plan = {
-        "problem": "p",
-        "root_cause": "r",
-        "improvement_type": "corrective",
-        "measures": [MEASURES[0], {**MEASURES[1], "title": MEASURES[0]["title"]}],
-    }
+    plan = _plan([MEASURES[0], {**MEASURES[1], "title": MEASURES[0]["title"]}])
     errors = _refused(lambda: door.rt.complete_task(task, door.actors["owner"], plan))
     assert errors == {"measures/1/title": ["duplicate"]}
 
@@ -89,16 +99,8 @@ def test_measures_need_distinct_titles(door: RuntimeDoor) -> None:
 def test_a_second_review_starts_empty_and_a_revised_plan_from_the_last(
     door: RuntimeDoor,
 ) -> None:
-    driver, iid = _to_targets(door)
-    driver.do("owner", iid, "set_baseline_targets", {"targets": TARGETS})
-    driver.collect(iid, 99.3, 3.5)
-    driver.do("owner", iid, "analyse_gaps", {"impact": "i"})
-    plan = {
-        "problem": "p",
-        "root_cause": "r",
-        "improvement_type": "corrective",
-        "measures": MEASURES,
-    }
+    driver, iid = _to_plan(door)
+    plan = _plan(MEASURES)
     driver.do("owner", iid, "record_improvement", plan)
     driver.do("manager", iid, "review_plan", {"decision": "reject", "comment": "补充回退方案"})
 
@@ -155,17 +157,9 @@ def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: Runtim
 
 
 def test_an_rfc_starts_from_the_measure_it_implements(door: RuntimeDoor) -> None:
-    driver, iid = _to_targets(door)
-    driver.do("owner", iid, "set_baseline_targets", {"targets": TARGETS})
-    driver.collect(iid, 99.3, 3.5)
-    driver.do("owner", iid, "analyse_gaps", {"impact": "i"})
+    driver, iid = _to_plan(door)
     measures = [{**MEASURES[0], "rollback": "切回原主库"}, MEASURES[1]]
-    plan = {
-        "problem": "p",
-        "root_cause": "r",
-        "improvement_type": "corrective",
-        "measures": measures,
-    }
+    plan = _plan(measures)
     driver.do("owner", iid, "record_improvement", plan)
     driver.do("manager", iid, "review_plan", {"decision": "approve"})
     first = driver.one("manager", iid, "assess_change", label=MEASURES[0]["title"])

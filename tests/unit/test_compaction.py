@@ -16,27 +16,14 @@ from SpiffWorkflow.util.task import TaskState
 from engine import compaction, specs, stepping
 from engine.roles import role_for_lane
 from engine.serializer import StateSerializer
-from engine.store import ProcessDefinition
 from tests.cycle import Driver
+from tests.unit.test_specs import parsed_from
 
 
 @pytest.fixture(scope="module")
 def parsed() -> specs.ParsedSpecs:
-    rows = []
-    for n, path in enumerate(specs.bundled_files(), start=1):
-        xml = path.read_bytes()
-        process_id = path.stem
-        rows.append(
-            ProcessDefinition(
-                id=n,
-                process_id=process_id,
-                version=1,
-                content_hash=specs.content_hash(xml),
-                bpmn_xml=xml.decode("utf-8"),
-                filename=path.name,
-            )
-        )
-    return specs.parsed_specs("service_improvement", rows)
+    files = [(path.stem, path.read_bytes()) for path in specs.bundled_files()]
+    return parsed_from("service_improvement", files)
 
 
 ROLES = {

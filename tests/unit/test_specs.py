@@ -16,7 +16,8 @@ LANELESS = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def _parsed(process_id: str, files: list[tuple[str, bytes]]) -> specs.ParsedSpecs:
+def parsed_from(process_id: str, files: list[tuple[str, bytes]]) -> specs.ParsedSpecs:
+    """Parsed specs of (process id, XML) files, without a database."""
     rows = [
         ProcessDefinition(
             id=n,
@@ -33,8 +34,8 @@ def _parsed(process_id: str, files: list[tuple[str, bytes]]) -> specs.ParsedSpec
 
 def test_the_start_events_lane_says_who_starts() -> None:
     files = [(p.stem, p.read_bytes()) for p in specs.bundled_files()]
-    assert _parsed("service_improvement", files).starter_roles == {"ImprovementOwner"}
+    assert parsed_from("service_improvement", files).starter_roles == {"ImprovementOwner"}
 
 
 def test_a_start_event_in_no_lane_lets_anyone_who_may_write_start() -> None:
-    assert _parsed("plain", [("plain", LANELESS)]).starter_roles == frozenset()
+    assert parsed_from("plain", [("plain", LANELESS)]).starter_roles == frozenset()
