@@ -620,7 +620,7 @@ class Runtime:
             "last_hash": instance.last_hash,
             "updated_at": now,
         }
-        if before is None or seen.data != before.data:
+        if before is None or seen.data_sha256 != before.data_sha256:  # digests are at hand
             values["data"] = seen.data
         if before is None or seen.completed_elements != before.completed_elements:
             values["completed_elements"] = seen.completed_elements
