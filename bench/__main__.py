@@ -227,8 +227,8 @@ class Run:
             + [
                 "Each ratio divides by raw cycles run interleaved with that measurement "
                 "(details: raw_step_ms_interleaved); raw_step_ms is the dedicated run.",
-                "Timers: the cycle's recheck durations are turned into PT0.01S, so the "
-                "worker's fire_due_timers command fires them without sleeping.",
+                "Timers: the worker's fire_due_timers command is handed a time past the "
+                "re-check, so no run waits for a timer to come due.",
             ],
             "failures": self.failures,
         }

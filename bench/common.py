@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,18 +39,17 @@ from sqlalchemy.engine import make_url
 from engine import queries, seed, services, specs, stepping
 from engine.roles import role_for_lane
 from engine.runtime import Actor, Runtime
-from engine.store import Database, HumanTask, Instance, User, utcnow
+from engine.store import Database, HumanTask, Instance, User
 from tests.cycle import Driver
+from tests.helpers.clock import RECHECK_AFTER
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/csi_bench"
 PROCESS = "service_improvement"
-# The cycle's `monitor_progress` asks for a recheck after PT1S; the doors turn every
-# recheck into 10 ms, so no run sleeps a second per cycle. The timer still waits (it is
-# checked once, when reached) and still needs the worker's `fire_due_timers` command.
-# (PT0S would fire inside monitor_progress's own command: no timer step at all.)
-RECHECK_SOON = "PT0.01S"
+# The cycle's `monitor_progress` asks for a re-check a day later; the doors fire it by
+# passing the worker's command a time past it (tests.helpers.clock), so no run waits
+# for it and a busy machine cannot make SpiffWorkflow fire it inside another command.
 
 # ---- timing --------------------------------------------------------------------------
 
@@ -218,12 +218,6 @@ def parsed_process(db: Database) -> specs.ParsedSpecs:
 # ---- the doors -----------------------------------------------------------------------
 
 
-def _door_data(data: dict[str, Any]) -> dict[str, Any]:
-    if data.get("recheck_after"):
-        return {**data, "recheck_after": RECHECK_SOON}
-    return data
-
-
 class RuntimeDoor:
     """The cycle through the service layer; times each command (the whole command:
     load, validate, run, save state + projection + events, commit)."""
@@ -252,9 +246,9 @@ class RuntimeDoor:
         with self.db.sessions() as session:
             row = session.get(HumanTask, task_id)
             bpmn_id = row.bpmn_id if row is not None else "?"
-        actor, payload = self.actors[username], _door_data(data)
+        actor = self.actors[username]
         started = now()
-        self.around_complete(lambda: self.rt.complete_task(task_id, actor, payload))
+        self.around_complete(lambda: self.rt.complete_task(task_id, actor, data))
         self.samples.add(bpmn_id, self.position, now() - started)
         self.position += 1
 
@@ -271,16 +265,15 @@ class RuntimeDoor:
                 queries.instance_view(session, instance_id, with_events=False)
             )
 
-    def fire_timers(self) -> None:
+    def fire_timers(self, at: datetime) -> None:
         iid = self.last_instance
         with self.db.sessions() as session:
             instance = session.get(Instance, iid) if iid is not None else None
             due = instance.next_timer_at if instance is not None else None
         if due is None:
             return  # another door's worker pass fired it already (instances side by side)
-        time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.002)
         started = now()
-        moved = self.rt.fire_due_timers()
+        moved = self.rt.fire_due_timers(at)
         self.samples.add("timer", self.position, now() - started)
         assert iid in moved, "a due timer did not fire"
 
@@ -364,7 +357,7 @@ class RawDoor:
         assert workflow is not None
         task = workflow.get_task_from_id(UUID(task_id))
         spec = stepping.multi_instance_of(task)
-        payload = _door_data(data)
+        payload = data
         started = now()
         task.data.update(copy.deepcopy(payload))
         if spec is not None and spec.output_item is not None:
@@ -384,7 +377,7 @@ class RawDoor:
         seen = stepping.observe(self.workflow)
         return {"data": seen.data, "status": "completed" if seen.completed else "running"}
 
-    def fire_timers(self) -> None:
+    def fire_timers(self, at: datetime) -> None:
         workflow = self.workflow
         assert workflow is not None
         waiting = stepping.waiting_timers(workflow)
@@ -403,7 +396,7 @@ class RawDoor:
 def monitoring_passes(
     door: Any, passes: int, on_pass: Callable[[int], None] | None = None
 ) -> Callable[[], None]:
-    """A `wait_for_timer` for the Driver: at the cycle's first 'continue', run `passes`
+    """A `before_timer` for the Driver: at the cycle's first 'continue', run `passes`
     more monitoring passes (the worker fires the timer → both owners collect data →
     compute_gaps → monitor_progress 'continue') before the Driver goes on. Each pass
     adds 3 user-task steps and one timer command to the instance's history."""
@@ -412,7 +405,7 @@ def monitoring_passes(
         driver = Driver(door)
         iid = door.last_instance
         for n in range(passes):
-            door.fire_timers()
+            driver.pass_the_recheck()
             driver.collect(iid, avail=99.5 + (n % 5) / 10, mttr=3.0 - (n % 4) / 10)
             driver.do(
                 "owner",
@@ -420,7 +413,7 @@ def monitoring_passes(
                 "monitor_progress",
                 {
                     "outcome": "continue",
-                    "recheck_after": RECHECK_SOON,
+                    "recheck_after": RECHECK_AFTER,
                     "note": f"第 {n + 1} 次复查",
                 },
             )
@@ -433,7 +426,7 @@ def monitoring_passes(
 def run_cycle(door: Any, passes: int = 0) -> Any:
     """One full improvement cycle (tests.cycle.Driver) through `door`; with `passes`,
     the monitoring loop runs that many extra times before the cycle finishes."""
-    return Driver(door, wait_for_timer=monitoring_passes(door, passes)).run()
+    return Driver(door, before_timer=monitoring_passes(door, passes)).run()
 
 
 CYCLE_USER_STEPS = 27  # user-task steps of one plain cycle (checked by run_cycle users)

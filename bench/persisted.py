@@ -203,7 +203,7 @@ def measure_growth(
                 if s.kind == GROWTH_KIND and s.position in EARLY_POSITIONS
             )
 
-        Driver(long, wait_for_timer=monitoring_passes(long, passes, young_beside)).run()
+        Driver(long, before_timer=monitoring_passes(long, passes, young_beside)).run()
         late = [
             s.seconds
             for s in long.samples.items

@@ -282,8 +282,12 @@ class Runtime:
         cache: WorkflowCache | None = None,
         forms_dir: Path = forms.FORMS_DIR,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
+        # Every command reads the time from here: tests and the worker's --now pass
+        # their own, so nothing waits in real time for a timer to come due.
+        self.clock = clock
         self.cache = cache if cache is not None else WorkflowCache()
         self.snapshot_every = max(1, snapshot_every)
         self.forms_dir = forms_dir
@@ -710,7 +714,7 @@ class Runtime:
                 reason="needs_role",
                 params={"role": ", ".join(sorted(starters))},
             )
-        now = utcnow()
+        now = self.clock()
         instance_id = session.execute(
             insert(INSTANCE)
             .values(
@@ -808,7 +812,7 @@ class Runtime:
         with self._command() as session:
             row, instance = self._locked_open_task(session, task_id, actor)
             cached = self.cache.get(instance.id, instance.last_seq)
-            events = history.EventLog(instance)
+            events = history.EventLog(instance, self.clock())
             if claim and row.claimed_by is None:
                 claimed_by: str | None = actor.username
                 events.append(
@@ -852,7 +856,7 @@ class Runtime:
             # second review without a comment must not keep the first one's).
             clean = {name: clean.get(name) for name in form.schema.get("properties", {})}
 
-            events = history.EventLog(instance)
+            events = history.EventLog(instance, self.clock())
             if row.claimed_by is None:
                 events.append(
                     "task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id
@@ -889,7 +893,7 @@ class Runtime:
     def fire_due_timers(self, now: datetime | None = None, limit: int = 100) -> list[int]:
         """Fire timers that are due; returns the instances that moved. Several workers may
         run this at once: on PostgreSQL each skips rows another worker holds."""
-        now = now or utcnow()
+        now = now or self.clock()
         with self.db.sessions() as session:
             due_ids = session.scalars(
                 select(INSTANCE.c.id)
@@ -916,11 +920,11 @@ class Runtime:
             id_base = instance.last_seq
             host = DatabaseServices(session)
             loaded = self._load(session, instance, host)
-            fired = stepping.fire_timers(loaded.workflow, instance.id, id_base)
+            fired = stepping.fire_timers(loaded.workflow, instance.id, id_base, now=now)
             if not fired:
                 self.cache.evict(instance.id)
                 return False
-            events = history.EventLog(instance)
+            events = history.EventLog(instance, now)
             payload = {
                 "fired": [str(t.id) for t in fired],
                 "due": [t.internal_data.get("event_value") for t in fired],
@@ -971,7 +975,7 @@ class Runtime:
                 "called": called,
             }
             instance.definition_id, instance.called_definitions = target.id, called
-            events = history.EventLog(instance)
+            events = history.EventLog(instance, self.clock())
             return self._finish(
                 session,
                 instance,

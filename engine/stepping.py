@@ -278,13 +278,21 @@ def waiting_timers(workflow: BpmnWorkflow) -> list[Task]:
 
 
 def fire_timers(
-    workflow: BpmnWorkflow, instance_id: int, base: int, force: set[str] | None = None
+    workflow: BpmnWorkflow,
+    instance_id: int,
+    base: int,
+    force: set[str] | None = None,
+    now: datetime | None = None,
 ) -> list[Task]:
-    """Let due timers fire; `force` names timer task ids to fire regardless of the clock
-    (replay re-fires what was recorded, whenever the replay runs)."""
+    """Let due timers fire: those due by `now` (the caller's clock; SpiffWorkflow reads
+    the wall clock itself when `now` is None), and those `force` names regardless of
+    any clock (replay re-fires what was recorded, whenever the replay runs)."""
     waiting = waiting_timers(workflow)
     for task in waiting:
-        if force is not None and str(task.id) in force:
+        due = _due_at(task)
+        if (force is not None and str(task.id) in force) or (
+            now is not None and due is not None and due <= now
+        ):
             task.internal_data["event_fired"] = True
 
     def step() -> None:
@@ -293,6 +301,16 @@ def fire_timers(
     with ids.deterministic(instance_id, base):
         _run(workflow, step)
     return [t for t in waiting if t.state != TaskState.WAITING]
+
+
+def _due_at(task: Task) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if not isinstance(value, str):
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(value)
+    except ValueError:
+        return None
 
 
 # -- observing ----------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ same script then runs through the service layer and through the JSON API.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+
+from tests.helpers.clock import RECHECK_AFTER, FakeClock
 
 
 class Door(Protocol):
@@ -21,7 +23,8 @@ class Door(Protocol):
 
     def instance(self, instance_id: int) -> dict[str, Any]: ...
 
-    def fire_timers(self) -> None: ...
+    def fire_timers(self, now: datetime) -> None:
+        """Fire what is due at `now` (the clock moved past the re-check)."""
 
 
 REGISTER = {
@@ -95,9 +98,22 @@ class CycleResult:
 
 
 class Driver:
-    def __init__(self, door: Door, wait_for_timer: Callable[[], None] | None = None) -> None:
+    """Runs the cycle through a door. `clock` is the one the door's engine reads (a new
+    one when not given); `before_timer` runs where the cycle waits for its re-check."""
+
+    def __init__(
+        self,
+        door: Door,
+        clock: FakeClock | None = None,
+        before_timer: Callable[[], None] | None = None,
+    ) -> None:
         self.door = door
-        self.wait_for_timer = wait_for_timer or (lambda: time.sleep(1.2))
+        self.clock = clock or FakeClock()
+        self.before_timer = before_timer or (lambda: None)
+
+    def pass_the_recheck(self) -> None:
+        """Move the clock past the re-check interval and let the door fire the timer."""
+        self.door.fire_timers(self.clock.advance())
 
     def one(
         self, username: str, instance_id: int, bpmn_id: str, label: str | None = None
@@ -228,11 +244,11 @@ class Driver:
             "owner",
             iid,
             "monitor_progress",
-            {"outcome": "continue", "recheck_after": "PT1S", "note": "继续观察"},
+            {"outcome": "continue", "recheck_after": RECHECK_AFTER, "note": "继续观察"},
         )
         assert not [t for t in self.door.tasks("po1", iid) if t["bpmn_id"] == "collect_data"]
-        self.wait_for_timer()
-        self.door.fire_timers()
+        self.before_timer()
+        self.pass_the_recheck()
         self.collect(iid, avail=99.95, mttr=1.8)
         self.do("owner", iid, "monitor_progress", {"outcome": "achieved", "note": "已达成"})
         self.do(

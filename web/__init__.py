@@ -15,7 +15,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from engine.runtime import Runtime
-from engine.store import Database
+from engine.store import Database, utcnow
 
 LOCALES = ("zh_CN", "en")
 
@@ -91,7 +91,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _secret_key(app)
 
     db = app.config.get("DATABASE") or Database(app.config["DATABASE_URL"])
-    app.extensions["csi"] = Services(db=db, runtime=Runtime(db))
+    clock = app.config.get("CLOCK") or utcnow
+    app.extensions["csi"] = Services(db=db, runtime=Runtime(db, clock=clock))
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,20 @@ def serve(port: int | None, host: str, no_worker: bool) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="one pass, then exit")
 @click.option("--interval", type=float, default=5.0, show_default=True)
-def worker(once: bool, interval: float) -> None:
+@click.option(
+    "--now",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="fire what is due at this time (UTC unless it names a zone) instead of the clock's",
+)
+def worker(once: bool, interval: float, as_of: datetime | None) -> None:
     """Fire due timers (several workers may run against one PostgreSQL)."""
     rt = Runtime(open_db())
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
     while True:
-        moved = rt.fire_due_timers()
+        moved = rt.fire_due_timers(as_of)
         if moved or once:
             click.echo(f"timers fired in {len(moved)} instance(s): {moved}")
         if once:

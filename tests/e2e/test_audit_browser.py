@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,13 @@ from tests.e2e.test_browser_flow import login
 from tests.integration.test_full_cycle import RuntimeDoor
 
 
-class WaitingDoor(RuntimeDoor):
-    """The service-layer door, whose timer pass waits until the recheck timer is due."""
-
-    def fire_timers(self) -> None:
-        deadline = time.monotonic() + 10
-        while not self.rt.fire_due_timers():
-            assert time.monotonic() < deadline, "the recheck timer never came due"
-            time.sleep(0.2)
-
-
 @pytest.fixture
 def finished(live_app: tuple[str, Database]) -> tuple[str, int, str]:
     """The live server's base URL, and a finished improvement (id, record number) in it."""
     base, db = live_app
     with db.sessions() as session:
         actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
-    door = WaitingDoor(Runtime(db), db, actors)
-    result = Driver(door, wait_for_timer=lambda: time.sleep(1.0)).run()
+    result = Driver(RuntimeDoor(Runtime(db), db, actors)).run()
     with db.sessions() as session:
         number = session.scalar(
             select(ImprovementRecord.number).where(

@@ -19,10 +19,14 @@ from werkzeug.serving import make_server
 
 from engine.store import Database, ImprovementRecord
 from tests.conftest import prepared_database
+from tests.helpers.clock import RECHECK_AFTER, FakeClock
+
+CLOCK = FakeClock()
 
 
 @pytest.fixture
 def server_with_timers(tmp_path: Path) -> Iterator[tuple[str, Database]]:
+    """The served app reads the time from CLOCK, which the test moves past the re-check."""
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'browser-cycle.sqlite3'}")
@@ -32,7 +36,8 @@ def server_with_timers(tmp_path: Path) -> Iterator[tuple[str, Database]]:
             "DATABASE": db,
             "DATABASE_URL": db.url,
             "EMBEDDED_WORKER": True,
-            "WORKER_INTERVAL": 0.3,
+            "WORKER_INTERVAL": 0.1,
+            "CLOCK": CLOCK,
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -252,12 +257,13 @@ def test_whole_procedure_in_the_browser(
     me.submit()
     collect(me, "99.6", "3.0")
     me.open("owner", "改进监控")
-    me.fill({"outcome": "continue", "recheck_after": "PT1S"})
+    me.fill({"outcome": "continue", "recheck_after": RECHECK_AFTER})
     me.submit()
+    CLOCK.advance()  # the server's worker thread fires the re-check on its next pass
     deadline = time.monotonic() + 20
     while "搜集数据" not in me.text():
         assert time.monotonic() < deadline, "the timer never fired"
-        time.sleep(0.5)
+        time.sleep(0.2)
         me.login("po1")
     collect(me, "99.95", "1.8")
     me.open("owner", "改进监控")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -61,8 +62,8 @@ class ApiDoor:
         assert response.status_code == 200
         return response.json
 
-    def fire_timers(self) -> None:
-        assert self.app.extensions["csi"].runtime.fire_due_timers()
+    def fire_timers(self, now: datetime) -> None:
+        assert self.app.extensions["csi"].runtime.fire_due_timers(now)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, Instance, User
 from tests.cycle import Driver
+from tests.helpers.clock import FakeClock
 from tests.integration.test_full_cycle import RuntimeDoor
 from web.cli import main
 
@@ -104,8 +106,9 @@ def test_worker_once_fires_the_monitoring_timer(
     door = RuntimeDoor(Runtime(db), db, actors_of(db))
     fired: list[str] = []
 
-    def worker_once() -> None:
-        result = runner.invoke(main, ["worker", "--once"])
+    def worker_once(now: datetime) -> None:
+        at = now.strftime("%Y-%m-%dT%H:%M:%S%z")
+        result = runner.invoke(main, ["worker", "--once", "--now", at])
         assert result.exit_code == 0, result.output
         assert "timers fired in 1 instance(s)" in result.output, result.output
         fired.append(result.output)
@@ -157,29 +160,32 @@ def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'embedded.sqlite3'}")
+    clock = FakeClock()
     app = create_app(
         {
             "SECRET_KEY": "x",
             "DATABASE": db,
             "DATABASE_URL": db.url,
             "EMBEDDED_WORKER": True,
-            "WORKER_INTERVAL": 0.2,
+            "WORKER_INTERVAL": 0.05,
+            "CLOCK": clock,
         }
     )
     runtime: Runtime = app.extensions["csi"].runtime
     door = RuntimeDoor(runtime, db, actors_of(db))
 
-    def wait_until_fired() -> None:
+    def wait_until_fired(now: datetime) -> None:
+        # The clock has moved past the re-check: the worker thread's next pass fires it.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with db.sessions() as session:
                 if session.scalar(select(Event.id).where(Event.type == "timer_fired")):
                     return
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise AssertionError("the embedded worker did not fire the timer")
 
     door.fire_timers = wait_until_fired  # type: ignore[method-assign]
     try:
-        assert Driver(door).run().final["status"] == "completed"
+        assert Driver(door, clock).run().final["status"] == "completed"
     finally:
         app.extensions["csi_worker_stop"].set()

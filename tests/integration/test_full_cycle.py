@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -36,8 +37,8 @@ class RuntimeDoor:
                 queries.instance_view(session, instance_id, with_events=False)
             )
 
-    def fire_timers(self) -> None:
-        assert self.rt.fire_due_timers()
+    def fire_timers(self, now: datetime) -> None:
+        assert self.rt.fire_due_timers(now)
 
 
 class FreshProcessDoor(RuntimeDoor):
@@ -48,9 +49,9 @@ class FreshProcessDoor(RuntimeDoor):
         specs.forget_parsed()
         super().complete(username, task_id, data)
 
-    def fire_timers(self) -> None:
+    def fire_timers(self, now: datetime) -> None:
         specs.forget_parsed()
-        super().fire_timers()
+        super().fire_timers(now)
 
 
 @pytest.fixture(params=["warm", "cold", "fresh"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from engine import compaction, specs, stepping
 from engine.roles import role_for_lane
 from engine.serializer import StateSerializer
 from tests.cycle import Driver
+from tests.helpers.clock import RECHECK_AFTER
 from tests.unit.test_specs import parsed_from
 
 
@@ -122,7 +124,7 @@ class SteppingDoor:
         assert self.workflow is not None
         return {"data": stepping.observe(self.workflow).data}
 
-    def fire_timers(self) -> None:
+    def fire_timers(self, now: datetime | None = None) -> None:
         assert self.workflow is not None
         waiting = {str(t.id) for t in stepping.waiting_timers(self.workflow)}
         fired = stepping.fire_timers(self.workflow, 1, self.seq, force=waiting)
@@ -139,7 +141,7 @@ def _monitoring(door: SteppingDoor, passes: int) -> Iterator[None]:
             "owner",
             door.last_instance,
             "monitor_progress",
-            {"outcome": "continue", "recheck_after": "PT1S", "note": f"pass {n}"},
+            {"outcome": "continue", "recheck_after": RECHECK_AFTER, "note": f"pass {n}"},
         )
         yield
 
@@ -149,7 +151,7 @@ def run(parsed: specs.ParsedSpecs, compact: bool, passes: int, monkeypatch: Any)
     with monkeypatch.context() as patch:
         if not compact:
             patch.setattr(compaction, "compact", lambda workflow, **_: 0)
-        Driver(door, wait_for_timer=lambda: list(_monitoring(door, passes))).run()
+        Driver(door, before_timer=lambda: list(_monitoring(door, passes))).run()
     return door
 
 
@@ -179,7 +181,7 @@ def test_a_long_monitoring_loop_keeps_running_on_a_small_tree(
 
 def test_state_round_trip_keeps_the_dropped_elements(parsed: specs.ParsedSpecs) -> None:
     door = SteppingDoor(parsed, compact=True)
-    driver = Driver(door, wait_for_timer=lambda: None)
+    driver = Driver(door)
     iid = door.start("owner")
     driver.do(
         "owner",
