@@ -40,7 +40,7 @@ from bench.common import (
     work_dir,
 )
 from bench.raw import RawClock
-from engine.seed import DEMO_PASSWORD
+from engine.commands.setup import DEMO_PASSWORD
 
 WORKERS = 2
 CLIENTS = 8

@@ -36,10 +36,15 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from engine import queries, seed, services, specs, stepping
-from engine.roles import role_for_lane
-from engine.runtime import Actor, Runtime
-from engine.store import Database, HumanTask, Instance, User
+from engine.access import SYSTEM, Actor
+from engine.commands.setup import fresh_demo_database
+from engine.forms.library import FormLibrary
+from engine.persistence.database import Database
+from engine.persistence.models import HumanTask, Instance, User
+from engine.projections.tasks import TaskRows
+from engine.runtime import Runtime
+from engine.workflow import definitions, parsing, stepping
+from procedure import PACK
 from tests.cycle import Driver
 from tests.helpers.clock import RECHECK_AFTER
 
@@ -188,7 +193,7 @@ def prepared_database(url: str) -> Database:
     (what tests/conftest.py prepares; PostgreSQL's schema is dropped first)."""
     if make_url(url).get_backend_name() == "postgresql":
         _check_bench_database(url)
-    return seed.fresh_demo_database(url)
+    return fresh_demo_database(url, PACK)
 
 
 def backend_url(backend: str, name: str, second: bool = False) -> str:
@@ -210,9 +215,9 @@ def actors_of(db: Database) -> dict[str, Actor]:
         return {u.username: Actor.of(u) for u in session.scalars(select(User))}
 
 
-def parsed_process(db: Database) -> specs.ParsedSpecs:
+def parsed_process(db: Database) -> parsing.ParsedSpecs:
     with db.sessions() as session:
-        return specs.resolve(session, specs.latest(session, PROCESS))
+        return definitions.resolve(session, definitions.latest(session, PROCESS))
 
 
 # ---- the doors -----------------------------------------------------------------------
@@ -236,11 +241,7 @@ class RuntimeDoor:
         self.around_complete = around_complete or (lambda call: call())
 
     def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
-        with self.db.sessions() as session:
-            return [
-                queries.task_dict(t)
-                for t in queries.inbox(session, self.actors[username], instance_id)
-            ]
+        return [t.as_dict() for t in self.rt.queries.inbox(self.actors[username], instance_id)]
 
     def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
         with self.db.sessions() as session:
@@ -260,10 +261,7 @@ class RuntimeDoor:
         return iid
 
     def instance(self, instance_id: int) -> dict[str, Any]:
-        with self.db.sessions() as session:
-            return queries.instance_dict(
-                queries.instance_view(session, instance_id, with_events=False)
-            )
+        return self.rt.queries.instance(SYSTEM, instance_id, with_events=False).as_dict()
 
     def fire_timers(self, at: datetime) -> None:
         iid = self.last_instance
@@ -301,7 +299,7 @@ class StubServiceEnvironment(TaskDataEnvironment):
         self.host = _InMemoryServices()
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> str:
-        function = services.REGISTRY[kwargs["operation_name"]]
+        function = PACK.services[kwargs["operation_name"]]
         params = {k: v["value"] for k, v in (kwargs.get("operation_params") or {}).items()}
         return json.dumps(function(params, self.host).result)
 
@@ -312,9 +310,12 @@ class RawDoor:
     the task (with the multi-instance output item, as the cycle's diagrams require),
     run it, do_engine_steps."""
 
-    def __init__(self, parsed: specs.ParsedSpecs, actors: dict[str, Actor]) -> None:
+    def __init__(self, parsed: parsing.ParsedSpecs, actors: dict[str, Actor]) -> None:
         self.parsed = parsed
         self.actors = actors
+        self.labels = TaskRows(
+            PACK.roles, FormLibrary(PACK.forms_dir, PACK.prefills), parsed.models
+        )
         self.workflow: BpmnWorkflow | None = None
         self.samples = Samples()
         self.position = 0
@@ -338,7 +339,7 @@ class RawDoor:
         actor = self.actors[username]
         found = []
         for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
-            role = role_for_lane(task.task_spec.lane)
+            role = PACK.roles.for_lane(task.task_spec.lane)
             assignee = stepping.assignee_of(task)
             if role not in actor.roles or assignee not in (None, username):
                 continue
@@ -346,7 +347,7 @@ class RawDoor:
                 {
                     "id": str(task.id),
                     "bpmn_id": stepping.element(task),
-                    "label": Runtime._label(task, assignee),
+                    "label": self.labels.label(task, assignee),
                     "assignee": assignee,
                 }
             )
@@ -446,7 +447,7 @@ def quantiles(values: Iterable[float]) -> dict[str, float]:
 class RecordingDoor(RawDoor):
     """A raw door that also writes down who completed which task with what data."""
 
-    def __init__(self, parsed: specs.ParsedSpecs, actors: dict[str, Actor]) -> None:
+    def __init__(self, parsed: parsing.ParsedSpecs, actors: dict[str, Actor]) -> None:
         super().__init__(parsed, actors)
         self.script: list[tuple[str, str, dict[str, Any]]] = []
 
@@ -458,7 +459,7 @@ class RecordingDoor(RawDoor):
 
 
 def cycle_script(
-    parsed: specs.ParsedSpecs, actors: dict[str, Actor]
+    parsed: parsing.ParsedSpecs, actors: dict[str, Actor]
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """The cycle's steps in order, as (username, bpmn id, submitted data)."""
     door = RecordingDoor(parsed, actors)

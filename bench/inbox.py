@@ -36,8 +36,9 @@ from bench.common import (
     run_cycle,
 )
 from engine import queries
+from engine.persistence.database import Database
+from engine.persistence.models import HumanTask, Instance
 from engine.runtime import Runtime
-from engine.store import Database, HumanTask, Instance
 
 USERS = ("owner", "po1")  # the first is the headline
 REAL_STARTED = 3

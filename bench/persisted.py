@@ -29,8 +29,9 @@ from bench.common import (
     run_cycle,
 )
 from bench.raw import RawClock, raw_cycle
-from engine.runtime import Runtime, WorkflowCache
-from engine.store import WorkflowState
+from engine.persistence.instances import WorkflowCache
+from engine.persistence.models import WorkflowState
+from engine.runtime import Runtime
 from tests.cycle import Driver
 
 

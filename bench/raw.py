@@ -26,12 +26,13 @@ from bench.common import (
     run_cycle,
     sqlite_url,
 )
-from engine import specs
-from engine.runtime import Actor
-from engine.store import Database
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.workflow import parsing, safe_xml
+from procedure import PACK
 
 
-def raw_cycle(parsed: specs.ParsedSpecs, actors: dict[str, Actor], passes: int = 0) -> RawDoor:
+def raw_cycle(parsed: parsing.ParsedSpecs, actors: dict[str, Actor], passes: int = 0) -> RawDoor:
     door = RawDoor(parsed, actors)
     run_cycle(door, passes)
     return door
@@ -40,7 +41,7 @@ def raw_cycle(parsed: specs.ParsedSpecs, actors: dict[str, Actor], passes: int =
 class RawClock:
     """Raw cycles run next to a measurement; their user-task steps pooled."""
 
-    def __init__(self, parsed: specs.ParsedSpecs, actors: dict[str, Actor]) -> None:
+    def __init__(self, parsed: parsing.ParsedSpecs, actors: dict[str, Actor]) -> None:
         self.parsed, self.actors = parsed, actors
         self.steps: list[float] = []
 
@@ -57,8 +58,8 @@ def parse_seconds() -> float:
     """Parsing the bundled diagrams once (what `parse once` saves every step)."""
     started = now()
     parser = SpiffBpmnParser()
-    for path in specs.bundled_files():
-        parser.add_bpmn_xml(specs.safe_tree(path.read_bytes(), path.name), path.name)
+    for resource in PACK.diagram_files():
+        parser.add_bpmn_xml(safe_xml.safe_tree(resource.read_bytes(), resource.name), resource.name)
     parser.get_spec("service_improvement")
     parser.get_subprocess_specs("service_improvement")
     return now() - started

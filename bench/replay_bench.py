@@ -27,9 +27,9 @@ from bench.common import (
 )
 from bench.persisted import profile_entries
 from bench.raw import raw_cycle
-from engine.replay import replay
+from engine.audit.replay import replay
+from engine.persistence.models import Event
 from engine.runtime import Runtime
-from engine.store import Event
 
 PASSES = 25  # 22 + 3 × 25 + 5 = 102 user-task steps
 

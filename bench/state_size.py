@@ -19,11 +19,11 @@ from bench.common import (
     run_cycle,
     sqlite_url,
 )
-from engine.compaction import CsiWorkflow
-from engine.history import canonical_json
+from engine.audit.chain import canonical_json
+from engine.persistence.models import Event, HumanTask, Instance, WorkflowState
 from engine.runtime import Runtime
-from engine.serializer import StateSerializer
-from engine.store import Event, HumanTask, Instance, WorkflowState
+from engine.workflow.compaction import CsiWorkflow
+from engine.workflow.serializer import StateSerializer
 
 
 def measure() -> dict[str, Any]:

@@ -17,9 +17,10 @@ from bench.common import (
     prepared_database,
     run_cycle,
 )
-from engine import history
+from engine.audit import chain
+from engine.clock import utcnow
+from engine.persistence.models import Event, Instance
 from engine.runtime import Runtime
-from engine.store import Event, Instance, utcnow
 
 EVENTS = 10_000
 
@@ -36,7 +37,7 @@ def measure(backend: str = "sqlite", events: int = EVENTS, repeats: int = 3) -> 
                 session.scalars(select(Event).where(Event.instance_id == iid).order_by(Event.seq))
             )
             session.execute(delete(Event).where(Event.instance_id == iid))
-            prev = history.GENESIS_HASH
+            prev = chain.GENESIS_HASH
             rows: list[dict[str, Any]] = []
             for seq in range(1, events + 1):
                 model = template[(seq - 1) % len(template)]
@@ -52,7 +53,7 @@ def measure(backend: str = "sqlite", events: int = EVENTS, repeats: int = 3) -> 
                     prev_hash=prev,
                     hash="",
                 )
-                event.hash = history.chain_hash(prev, history.event_body(event))
+                event.hash = chain.chain_hash(prev, chain.event_body(event))
                 prev = event.hash
                 rows.append(
                     {
@@ -79,7 +80,7 @@ def measure(backend: str = "sqlite", events: int = EVENTS, repeats: int = 3) -> 
         for _ in range(repeats):
             with db.sessions() as session:
                 started = now()
-                result = history.verify(session, iid)
+                result = chain.verify(session, iid)
                 timings.append(now() - started)
             assert result.ok, result.message
         return {

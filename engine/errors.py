@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -46,11 +48,48 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One refusal of one field: its path (`measures/0/title`), a stable code (the JSON
+    Schema keyword, or the check's kind), an English message, the code's parameters,
+    and the texts a form declared for it by locale (pages show those, else translate
+    the code)."""
+
+    path: str
+    code: str
+    message: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    texts: Mapping[str, str] = field(default_factory=dict)
+
+
+def details_of(errors: Iterable[FieldError]) -> dict[str, list[str]]:
+    """The API's `details` of field errors: messages by path."""
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        details.setdefault(error.path, []).append(error.message)
+    return details
+
+
 class ValidationFailed(DomainError):
-    """Submitted data or an uploaded diagram is invalid; `details` maps field/element to reasons."""
+    """Submitted data or an uploaded diagram is invalid; `details` maps field/element to
+    reasons. Form validation also gives `errors`, one FieldError each, with codes."""
 
     status = 422
     code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        details: Any = None,
+        *,
+        errors: Iterable[FieldError] = (),
+        reason: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.errors = tuple(errors)
+        if details is None and self.errors:
+            details = details_of(self.errors)
+        super().__init__(message, details, reason=reason, params=params)
 
 
 class UnsafeExpression(ValidationFailed):

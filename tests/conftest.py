@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import seed
-from engine.runtime import Actor, Runtime
-from engine.store import Base, Database, User
+from engine.access import Actor
+from engine.commands.setup import fresh_demo_database
+from engine.persistence.database import Database
+from engine.persistence.models import Base, User
+from engine.runtime import Runtime
+from procedure import PACK
 
 POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -24,7 +27,7 @@ BACKENDS = ["sqlite", "postgres"]
 
 def prepared_database(url: str) -> Database:
     """A migrated database with demo users, catalogue and the bundled diagrams."""
-    return seed.fresh_demo_database(url)
+    return fresh_demo_database(url, PACK)
 
 
 @pytest.fixture(scope="session")

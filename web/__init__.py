@@ -1,79 +1,88 @@
-"""Flask app factory: one blueprint per area, the engine's services on `app.extensions`."""
+"""Flask app factory: one blueprint per area; the engine's front door on `app.extensions`.
+
+Routes parse input, call one engine function (a command of `Runtime` or a read of
+`Runtime.queries`), and render. They never open a database session: the engine's
+read side answers with plain view objects, and the access policy decides.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from engine.access import Policy
+from engine.pack import Pack, load
+from engine.queries.reader import Queries
 from engine.runtime import Runtime
-from engine.store import Database, utcnow
+from engine.settings import Settings
 
 LOCALES = ("zh_CN", "en")
 
 
 @dataclass
-class Services:
-    """What a request needs from the engine; built once per app."""
+class Backend:
+    """What a request needs of the engine; built once per app."""
 
-    db: Database
     runtime: Runtime
 
+    @property
+    def queries(self) -> Queries:
+        return self.runtime.queries
 
-def services() -> Services:
-    from flask import current_app
+    @property
+    def policy(self) -> Policy:
+        return self.runtime.policy
 
-    return current_app.extensions["csi"]
+    @property
+    def pack(self) -> Pack:
+        return self.runtime.pack
 
 
-def _secret_key(app: Flask) -> str:
-    configured = os.environ.get("SECRET_KEY")
-    if configured:
-        return configured
-    if app.config.get("ENV_PRODUCTION"):
+def backend() -> Backend:
+    found: Backend = current_app.extensions["csi"]
+    return found
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.production:
         raise RuntimeError("SECRET_KEY must be set outside development")
     # Development: one random key kept beside the SQLite file, so sessions survive restarts.
-    path = Path(app.instance_path) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = settings.ensure_instance_path() / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-def default_database_url(app: Flask) -> str:
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(app.instance_path) / 'csi.sqlite3'}"
-
-
 def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in LOCALES:
-        return chosen
+        return str(chosen)
     if current_user and getattr(current_user, "is_authenticated", False):
         locale = getattr(current_user, "locale", None)
         if locale in LOCALES:
-            return locale
-    from flask import current_app
-
-    return current_app.config["CSI_LOCALE"]
+            return str(locale)
+    return str(current_app.config["CSI_LOCALE"])
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_path=os.environ.get("CSI_INSTANCE_PATH") or None)
+    settings = Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
-        ENV_PRODUCTION=os.environ.get("CSI_ENV") == "production",
-        CSI_LOCALE=os.environ.get("CSI_LOCALE", "zh_CN"),
+        ENV_PRODUCTION=settings.production,
+        CSI_LOCALE=settings.locale,
         BABEL_DEFAULT_LOCALE="zh_CN",
-        BABEL_DEFAULT_TIMEZONE=os.environ.get("CSI_TIMEZONE", "Asia/Shanghai"),
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -81,35 +90,36 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         API_TOKEN_MAX_AGE=12 * 3600,
         EMBEDDED_WORKER=False,
         WORKER_INTERVAL=5.0,
+        DATABASE_URL=settings.database_url,
+        PACK=settings.pack,
     )
     if config:
         app.config.update(config)
-    app.config.setdefault(
-        "DATABASE_URL", os.environ.get("DATABASE_URL") or default_database_url(app)
-    )
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(app)
-
-    db = app.config.get("DATABASE") or Database(app.config["DATABASE_URL"])
-    clock = app.config.get("CLOCK") or utcnow
-    app.extensions["csi"] = Services(db=db, runtime=Runtime(db, clock=clock))
+        app.config["SECRET_KEY"] = _secret_key(settings)
+    configured = app.config["PACK"]
+    pack = configured if isinstance(configured, Pack) else load(configured)
+    options: dict[str, Any] = {"clock": app.config["CLOCK"]} if app.config.get("CLOCK") else {}
+    if app.config.get("DATABASE") is not None:  # tests hand in theirs
+        runtime = Runtime(app.config["DATABASE"], pack, **options)
+    else:
+        runtime = Runtime.from_settings(
+            replace(settings, database_url=app.config["DATABASE_URL"]), pack, **options
+        )
+    app.extensions["csi"] = Backend(runtime)
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
     login = LoginManager(app)
     login.login_view = "auth.login"
 
-    from web import admin, api, audit, auth, errors, inbox, instances, tasks
+    from web import admin, api, audit, auth, errors, inbox, instances, tasks, ui
 
     login.user_loader(auth.load_user)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(inbox.bp)
-    app.register_blueprint(tasks.bp)
-    app.register_blueprint(instances.bp)
-    app.register_blueprint(audit.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(api.bp)
+    for blueprint in (auth.bp, inbox.bp, tasks.bp, instances.bp, audit.bp, admin.bp, api.bp):
+        app.register_blueprint(blueprint)
     errors.register(app)
+    ui.install(app)
 
     @app.before_request
     def _remember_locale_choice() -> None:
@@ -129,7 +139,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def start_embedded_worker(app: Flask) -> threading.Thread:
     """`make run` serves and fires timers from one command: a daemon thread polls."""
-    runtime: Runtime = app.extensions["csi"].runtime
+    runtime = app.extensions["csi"].runtime
     interval = float(app.config["WORKER_INTERVAL"])
     stop = threading.Event()
 

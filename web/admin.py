@@ -8,21 +8,18 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import users
-from engine.errors import Forbidden, ValidationFailed
-from engine.roles import ADMIN, ALL_ROLES, LANE_ROLES
-from web import services, ui
+from engine.commands import users
+from engine.errors import ValidationFailed
+from web import backend, ui
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.record_once(lambda state: ui.install(state.app))
 
 
 @bp.before_request
 def _admins_only() -> Any:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    if not current_user.has_role(ADMIN):
-        raise Forbidden(_("User administration is for administrators."))
+    backend().policy.require_administer(current_user.actor)
     return None
 
 
@@ -42,12 +39,13 @@ def _error_text(code: str) -> str:
 
 
 def _role_groups() -> list[tuple[str, list[Any]]]:
-    lanes = list(LANE_ROLES.values())
-    return [
-        (_("Service improvement"), [r for r in lanes if r.process == "service_improvement"]),
-        (_("Change management"), [r for r in lanes if r.process == "change_management"]),
-        (_("System"), [r for r in ALL_ROLES.values() if r.key not in LANE_ROLES]),
-    ]
+    """The pack's roles by the process whose lanes name them, then the system's."""
+    book = backend().pack.roles
+    groups: dict[str, list[Any]] = {}
+    for role in book.lane_roles.values():
+        groups.setdefault(role.process, []).append(role)
+    named = [(ui.process_label(process), roles) for process, roles in groups.items()]
+    return [*named, (_("System"), [r for r in book.all.values() if r.key not in book.lane_roles])]
 
 
 def _posted() -> dict[str, Any]:
@@ -83,10 +81,8 @@ def _render(
 
 @bp.get("/users")
 def user_list() -> Any:
-    with services().db.sessions() as session:
-        rows = users.list_users(session, current_user.actor)
-        session.expunge_all()
-    return render_template("admin_users.html", users=rows, all_roles=ALL_ROLES)
+    rows = backend().queries.users(current_user.actor)
+    return render_template("admin_users.html", users=rows, all_roles=backend().pack.roles.all)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -95,8 +91,7 @@ def user_new() -> Any:
         return _render({"username": "", "display_name": "", "roles": [], "active": True})
     values = _posted()
     try:
-        with services().db.transaction() as session:
-            users.create_user(session, current_user.actor, **values)
+        backend().runtime.create_user(current_user.actor, **values)
     except ValidationFailed as exc:
         return _render(values, errors=exc.details, status=422)
     flash(_("User %(name)s created.", name=values["username"]), "success")
@@ -105,28 +100,25 @@ def user_new() -> Any:
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int) -> Any:
-    with services().db.sessions() as session:
-        user = users.get_user(session, current_user.actor, user_id)
-        stored = {
-            "username": user.username,
-            "display_name": user.display_name,
-            "roles": list(user.roles or []),
-            "active": bool(user.active),
-        }
+    user = backend().queries.user(current_user.actor, user_id)
+    stored = {
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": list(user.roles),
+        "active": user.active,
+    }
     if request.method == "GET":
         return _render(stored, user_id)
     values = {**_posted(), "username": stored["username"]}
     try:
-        with services().db.transaction() as session:
-            users.update_user(
-                session,
-                current_user.actor,
-                user_id,
-                display_name=values["display_name"],
-                roles=values["roles"],
-                active=values["active"],
-                password=values["password"] or None,
-            )
+        backend().runtime.update_user(
+            current_user.actor,
+            user_id,
+            display_name=values["display_name"],
+            roles=values["roles"],
+            active=values["active"],
+            password=values["password"] or None,
+        )
     except ValidationFailed as exc:
         return _render(values, user_id, errors=exc.details, status=422)
     flash(_("User %(name)s saved.", name=stored["username"]), "success")

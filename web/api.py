@@ -7,15 +7,10 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from engine import history, queries, records, replay, specs
-from engine.errors import Forbidden, NotFound, ValidationFailed
-from engine.roles import ADMIN, AUDITOR
-from engine.runtime import Actor
-from engine.store import ImprovementRecord, MetricValue
-from web import services
+from engine.access import Actor
+from engine.errors import NotFound, ValidationFailed
+from web import backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -70,29 +65,22 @@ def token() -> Any:
 @token_required
 def list_tasks() -> Any:
     instance = request.args.get("instance", type=int)
-    with services().db.sessions() as session:
-        rows = queries.inbox(session, actor(), instance)
-        return jsonify([queries.task_dict(t) for t in rows])
+    return jsonify([t.as_dict() for t in backend().queries.inbox(actor(), instance)])
 
 
 @bp.get("/tasks/<task_id>")
 @token_required
 def get_task(task_id: str) -> Any:
-    view = services().runtime.task_view(task_id)
-    who = actor()
-    if not (
-        services().runtime.may_work_on(view.task, who) or AUDITOR in who.roles or ADMIN in who.roles
-    ):
-        raise Forbidden("this task belongs to another role or person")
+    page, _ = backend().queries.task_page(actor(), task_id)
     return jsonify(
         {
-            **queries.task_dict(view.task),
-            "title": view.form.title,
-            "description": view.form.description,
-            "schema": view.schema,
-            "data": view.data,
-            "context": view.context,
-            "record_number": view.record_number,
+            **page.task.as_dict(),
+            "title": page.form.title,
+            "description": page.form.description,
+            "schema": page.schema,
+            "data": page.data,
+            "context": page.context,
+            "record_number": page.record_number,
         }
     )
 
@@ -100,14 +88,14 @@ def get_task(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/claim")
 @token_required
 def claim(task_id: str) -> Any:
-    result = services().runtime.claim_task(task_id, actor())
+    result = backend().runtime.claim_task(task_id, actor())
     return jsonify({"ok": True, "instance_id": result.instance_id, "claimed_by": actor().username})
 
 
 @bp.post("/tasks/<task_id>/unclaim")
 @token_required
 def unclaim(task_id: str) -> Any:
-    result = services().runtime.unclaim_task(task_id, actor())
+    result = backend().runtime.unclaim_task(task_id, actor())
     return jsonify({"ok": True, "instance_id": result.instance_id})
 
 
@@ -116,7 +104,7 @@ def unclaim(task_id: str) -> Any:
 def complete(task_id: str) -> Any:
     body = _json_body()
     data = body.get("data", body) if isinstance(body.get("data"), dict) else body
-    result = services().runtime.complete_task(task_id, actor(), data)
+    result = backend().runtime.complete_task(task_id, actor(), data)
     return jsonify(
         {
             "ok": True,
@@ -132,9 +120,9 @@ def complete(task_id: str) -> Any:
 @token_required
 def start() -> Any:
     body = _json_body()
-    process = body.get("process", records.IMPROVEMENT_PROCESS)
+    process = body.get("process")
     data = body.get("data") or {}
-    result = services().runtime.start_instance(actor(), process, data)
+    result = backend().runtime.start_instance(actor(), process, data)
     return jsonify(
         {"id": result.instance_id, "status": result.status, "open_tasks": result.open_tasks}
     ), 201
@@ -143,9 +131,7 @@ def start() -> Any:
 @bp.get("/instances/<int:instance_id>")
 @token_required
 def get_instance(instance_id: int) -> Any:
-    with services().db.sessions() as session:
-        view = queries.instance_view(session, instance_id, with_events=False)
-        return jsonify(queries.instance_dict(view))
+    return jsonify(backend().queries.instance(actor(), instance_id, with_events=False).as_dict())
 
 
 @bp.post("/instances/<int:instance_id>/migrate")
@@ -155,7 +141,7 @@ def migrate_instance(instance_id: int) -> Any:
     version = body.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise ValidationFailed("version must be a number", {"version": ["not an integer"]})
-    result = services().runtime.migrate_instance(instance_id, actor(), version)
+    result = backend().runtime.migrate_instance(instance_id, actor(), version)
     return jsonify(
         {"id": result.instance_id, "status": result.status, "open_tasks": result.open_tasks}
     )
@@ -164,24 +150,20 @@ def migrate_instance(instance_id: int) -> Any:
 @bp.get("/instances/<int:instance_id>/history")
 @token_required
 def instance_history(instance_id: int) -> Any:
-    with services().db.snapshot() as session:
-        return jsonify(queries.event_dicts(session, instance_id))
+    return jsonify(backend().queries.history(actor(), instance_id))
 
 
 @bp.get("/instances/<int:instance_id>/verify")
 @token_required
 def verify(instance_id: int) -> Any:
-    with services().db.snapshot() as session:
-        queries.instance_view(session, instance_id, with_events=False)
-        return jsonify(history.verify(session, instance_id).as_dict())
+    return jsonify(backend().queries.verify(actor(), instance_id).as_dict())
 
 
 @bp.get("/instances/<int:instance_id>/replay")
 @token_required
 def replay_instance(instance_id: int) -> Any:
     step = request.args.get("step", type=int)
-    with services().db.snapshot() as session:
-        return jsonify(replay.replay(session, instance_id, step).as_dict())
+    return jsonify(backend().queries.replay(actor(), instance_id, step).as_dict())
 
 
 @bp.post("/models")
@@ -192,10 +174,10 @@ def deploy_model() -> Any:
         xml, filename = upload.read(), upload.filename or "diagram.bpmn"
     else:
         xml, filename = request.get_data(), request.args.get("filename", "diagram.bpmn")
-    deployed = services().runtime.deploy(actor(), xml, filename)
+    deployed = backend().runtime.deploy(actor(), xml, filename)
     body = {
         "created": deployed.created,
-        "definitions": [specs.describe(d) for d in deployed.definitions],
+        "definitions": [d.as_dict() for d in deployed.definitions],
     }
     # 201 for a new version; the same diagram again changes nothing: 200.
     return jsonify(body), 201 if deployed.created else 200
@@ -204,36 +186,13 @@ def deploy_model() -> Any:
 @bp.get("/improvements")
 @token_required
 def improvements() -> Any:
-    with services().db.sessions() as session:
-        rows = session.scalars(
-            select(ImprovementRecord)
-            .options(joinedload(ImprovementRecord.instance))
-            .order_by(ImprovementRecord.id.desc())
-        )
-        return jsonify([records.describe(r) for r in rows.unique()])
+    return jsonify(backend().queries.records(actor()))
 
 
 @bp.get("/metrics")
 @token_required
 def metrics() -> Any:
-    code = request.args.get("code")
-    with services().db.sessions() as session:
-        query = select(MetricValue).order_by(MetricValue.recorded_at, MetricValue.id)
-        if code:
-            query = query.where(MetricValue.code == code)
-        return jsonify(
-            [
-                {
-                    "code": v.code,
-                    "value": v.value,
-                    "period": v.period,
-                    "instance_id": v.instance_id,
-                    "recorded_by": v.recorded_by,
-                    "recorded_at": v.recorded_at.isoformat(),
-                }
-                for v in session.scalars(query)
-            ]
-        )
+    return jsonify(backend().queries.readings(actor(), request.args.get("code")))
 
 
 @bp.errorhandler(404)

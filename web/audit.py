@@ -1,5 +1,5 @@
-"""The audit console (Auditor or Admin, read-only): search instances, verify an
-instance's hash chain and replay, step through its history, export it."""
+"""The audit console (read-only): search instances, verify an instance's hash chain and
+replay, step through its history, export it. Who may: the access policy's auditors."""
 
 from __future__ import annotations
 
@@ -16,16 +16,15 @@ from flask import (
     request,
 )
 from flask_babel import get_timezone
-from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import history, queries
-from engine.errors import Forbidden, NotFound
-from engine.store import Instance
-from web import audit_queries, services, ui
+from engine.audit import exports
+from engine.errors import NotFound
+from engine.queries import audit as audit_queries
+from engine.workflow.model import Element
+from web import backend, ui
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
-bp.record_once(lambda state: ui.install(state.app))
 
 STEP_TEMPLATE = "_audit_step.html"
 
@@ -34,8 +33,7 @@ STEP_TEMPLATE = "_audit_step.html"
 def _auditors_only() -> Any:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    if not ui.can_read_all():
-        raise Forbidden(_("The audit console is for auditors and administrators."))
+    backend().policy.require_audit(current_user.actor)
     return None
 
 
@@ -46,18 +44,16 @@ def pretty_json(value: Any) -> str:
 
 @bp.get("")
 def search() -> Any:
-    filters = audit_queries.SearchFilters.parse(request.args)
-    with services().db.sessions() as session:
-        rows, more = audit_queries.search(session, filters, get_timezone())
-        people = audit_queries.people(session)
-        session.expunge_all()
+    sources = backend().queries.dictionary.enum_values("source")
+    filters = audit_queries.SearchFilters.parse(request.args, sources)
+    rows, more, people = backend().queries.audit_search(current_user.actor, filters, get_timezone())
     return render_template(
         "audit_search.html",
         filters=filters,
         rows=rows,
         more=more,
         people=people,
-        sources=audit_queries.SOURCES,
+        sources=sources,
         statuses=audit_queries.STATUSES,
         limit=audit_queries.SEARCH_LIMIT,
     )
@@ -68,24 +64,23 @@ def _split(state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     variables included: an auditor sees all of the state)."""
     if state is None:
         return {}, {}
-    main, other = ui.split_instance_data(state.data)
+    main, other = ui.data_order(state.data)
     for key, value in state.data.items():
         if key not in main and key not in other and not ui.is_empty(value):
             other[key] = value
     return main, other
 
 
-def _fragments(step: audit_queries.StepView, names: dict[str, str]) -> dict[str, str]:
+def _fragments(step: audit_queries.StepView, elements: dict[str, Element]) -> dict[str, str]:
     """The step's panels as HTML, from the same macros the page renders at load."""
-    state = step.state
-    main, other = _split(state)
+    main, other = _split(step.state)
 
     def macro(name: str) -> Any:
         return get_template_attribute(STEP_TEMPLATE, name)
 
     return {
-        "caption": str(macro("caption")(step, names)),
-        "event": str(macro("event_panel")(step, names)),
+        "caption": str(macro("caption")(step, elements)),
+        "event": str(macro("event_panel")(step, elements)),
         "changes": str(macro("changes_panel")(step)),
         "data": str(macro("data_panel")(step, main, other)),
     }
@@ -93,15 +88,10 @@ def _fragments(step: audit_queries.StepView, names: dict[str, str]) -> dict[str,
 
 @bp.get("/instances/<int:instance_id>")
 def instance(instance_id: int) -> Any:
-    with services().db.snapshot() as session:
-        view = audit_queries.audit_view(session, instance_id)
-        total = view.replay.steps
-        step_no = audit_queries.initial_step(view.replay, request.args.get("step", type=int))
-        step = audit_queries.step_view(
-            session, instance_id, step_no, view.replay, view.verification
-        )
-        names = ui.instance_element_names(session, view.instance)
-        session.expunge_all()
+    view, step_no, step = backend().queries.audit_view(
+        current_user.actor, instance_id, request.args.get("step", type=int)
+    )
+    elements = backend().queries.elements_of(view.instance)
     main, other = _split(step.state)
     return render_template(
         "audit_instance.html",
@@ -110,8 +100,8 @@ def instance(instance_id: int) -> Any:
         record=view.record,
         step=step,
         step_no=step_no,
-        total=total,
-        names=names,
+        total=view.replay.steps,
+        elements=elements,
         main_data=main,
         other_data=other,
     )
@@ -119,25 +109,19 @@ def instance(instance_id: int) -> Any:
 
 @bp.get("/instances/<int:instance_id>/steps/<int:k>")
 def step(instance_id: int, k: int) -> Any:
-    with services().db.snapshot() as session:
-        instance_row = session.get(Instance, instance_id)
-        if instance_row is None:
-            raise NotFound(f"no instance {instance_id}")
-        view = audit_queries.step_view(session, instance_id, k)
-        if not 1 <= k <= view.result.steps:
-            raise NotFound(f"instance {instance_id} has no step {k}")
-        names = ui.instance_element_names(session, instance_row)
-        body = view.as_dict()
-        body["html"] = _fragments(view, names)
+    instance_row, view = backend().queries.audit_step(current_user.actor, instance_id, k)
+    if not 1 <= k <= view.result.steps:
+        raise NotFound(f"instance {instance_id} has no step {k}")
+    body = view.as_dict()
+    body["html"] = _fragments(view, backend().queries.elements_of(instance_row))
     return jsonify(body)
 
 
 def _history(instance_id: int, fmt: str) -> Response:
-    with services().db.snapshot() as session:
-        rows = queries.event_dicts(session, instance_id)
-        view = queries.instance_view(session, instance_id, with_events=False)
-        number = view.record.number if view.record else f"instance-{instance_id}"
-    text = history.export(rows, fmt)
+    queries = backend().queries
+    rows = queries.history(current_user.actor, instance_id)
+    number = queries.history_file_name(current_user.actor, instance_id)
+    text = exports.render(rows, fmt)
     if fmt == "csv":
         # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.
         text, mimetype = "\ufeff" + text, "text/csv"
@@ -154,10 +138,9 @@ def _history(instance_id: int, fmt: str) -> Response:
 
 
 @bp.get("/anchors.json")
-def anchors() -> Response:
+def anchors_file() -> Response:
     """Every chain's head, to keep outside the database (csi verify-audit --anchors)."""
-    with services().db.snapshot() as session:
-        document = history.anchors(session)
+    document = backend().queries.anchors(current_user.actor)
     return Response(
         json.dumps(document, indent=1),
         mimetype="application/json",

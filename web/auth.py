@@ -17,13 +17,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
+from engine.access import Actor
 from engine.errors import DomainError
-from engine.roles import ALL_ROLES
-from engine.runtime import Actor
-from engine.store import User
+from engine.queries.views import UserRow
 
 bp = Blueprint("auth", __name__)
 
@@ -54,37 +51,30 @@ class SignedInUser(UserMixin):
         return role in self.roles
 
     def role_names(self, locale: str) -> list[str]:
-        return [
-            (ALL_ROLES[r].zh if locale.startswith("zh") else ALL_ROLES[r].en)
-            for r in self.roles
-            if r in ALL_ROLES
-        ]
+        from web import backend
+
+        book = backend().pack.roles
+        return [book.label(r, locale) for r in self.roles if r in book]
 
 
-def _signed_in(user: User) -> SignedInUser:
-    return SignedInUser(
-        user.id, user.username, user.display_name, tuple(user.roles or []), user.locale
-    )
+def _signed_in(user: UserRow) -> SignedInUser:
+    return SignedInUser(user.id, user.username, user.display_name, user.roles, user.locale)
 
 
 def load_user(user_id: str) -> SignedInUser | None:
-    from web import services
+    from web import backend
 
     if not user_id.isdigit():
         return None
-    with services().db.sessions() as session:
-        user = session.get(User, int(user_id))
-        return _signed_in(user) if user is not None and user.active else None
+    user = backend().queries.active_user(int(user_id))
+    return _signed_in(user) if user is not None else None
 
 
 def check_password(username: str, password: str) -> SignedInUser | None:
-    from web import services
+    from web import backend
 
-    with services().db.sessions() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None or not user.active or not check_password_hash(user.password_hash, password):
-            return None
-        return _signed_in(user)
+    user = backend().queries.signed_in(username, password)
+    return _signed_in(user) if user is not None else None
 
 
 def _tokens() -> URLSafeTimedSerializer:

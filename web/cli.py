@@ -1,12 +1,11 @@
-"""`csi` command line: the same service layer the web app calls.
+"""`csi` command line: the same engine front door the web app calls.
 
-Reads DATABASE_URL (default: SQLite under instance/). Long runs show progress.
+Reads its settings from the environment (engine.settings). Long runs show progress.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,27 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from engine import history, migrate, queries, replay, runtime, seed
+from engine.access import Actor, operator
+from engine.audit import exports
 from engine.errors import DomainError
 from engine.runtime import Runtime
-from engine.store import Database, Instance
-
-DEFAULT_INSTANCE = Path.cwd() / "instance"
+from engine.settings import Settings
 
 
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    folder = Path(os.environ.get("CSI_INSTANCE_PATH") or DEFAULT_INSTANCE)
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'csi.sqlite3'}"
+def settings() -> Settings:
+    return Settings.from_env()
 
 
-def open_db() -> Database:
-    return Database(database_url())
+def runtime() -> Runtime:
+    return Runtime.from_settings(settings())
+
+
+def cli_actor(by: str = "cli") -> Actor:
+    return operator(by)
 
 
 def _fail(exc: DomainError) -> None:
@@ -54,29 +50,23 @@ def main() -> None:
 @main.command("init-db")
 def init_db() -> None:
     """Create or upgrade the schema and deploy the bundled diagrams."""
-    db = open_db()
-    migrate.upgrade(db)
-    with db.transaction() as session:
-        deployed = runtime.seed_definitions(session)
-        seed.seed_catalogue(session)
+    rt = runtime()
+    deployed = rt.init_database()
     for definition in deployed:
         click.echo(f"{definition.process_id} v{definition.version} {definition.content_hash[:12]}")
-    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+    if not deployed:
+        raise click.ClickException(f"the pack {rt.pack.name} holds no diagram")
+    click.echo(f"database ready: {rt.db.engine.url.render_as_string(hide_password=True)}")
 
 
 @main.command("seed-demo")
 def seed_demo() -> None:
     """Add the demo users (password 'demo'); never in production."""
-    if os.environ.get("CSI_ENV") == "production":
+    if settings().production:
         raise click.ClickException("demo users are refused when CSI_ENV=production")
-    db = open_db()
-    with db.transaction() as session:
-        added = seed.seed_demo_users(session)
-        seed.seed_catalogue(session)
+    added = runtime().seed_demo()
     if added:
-        click.echo(
-            "demo users added: " + ", ".join(u.username for u in added) + " (password: demo)"
-        )
+        click.echo("demo users added: " + ", ".join(added) + " (password: demo)")
     else:
         click.echo("demo users already there (kept as they are; password of new ones: demo)")
 
@@ -88,10 +78,8 @@ def seed_demo() -> None:
 @click.password_option()
 def create_user(username: str, roles: tuple[str, ...], name: str, password: str) -> None:
     """Create a user or reset its password and roles."""
-    db = open_db()
     try:
-        with db.transaction() as session:
-            seed.upsert_user(session, username, password, roles, name)
+        runtime().upsert_user(username, password, list(roles), name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"user {username}: {', '.join(roles)}")
@@ -105,8 +93,8 @@ def serve(port: int | None, host: str, no_worker: bool) -> None:
     """Serve the web app (development server) and fire timers in the background."""
     from web import create_app
 
-    port = port or int(os.environ.get("PORT", "5000"))
-    app = create_app({"DATABASE_URL": database_url(), "EMBEDDED_WORKER": not no_worker})
+    port = port or settings().port
+    app = create_app({"EMBEDDED_WORKER": not no_worker})
     click.echo(f"CSI Workflow on http://{host}:{port}")
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
@@ -123,7 +111,7 @@ def serve(port: int | None, host: str, no_worker: bool) -> None:
 )
 def worker(once: bool, interval: float, as_of: datetime | None) -> None:
     """Fire due timers (several workers may run against one PostgreSQL)."""
-    rt = Runtime(open_db())
+    rt = runtime()
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     while True:
@@ -140,9 +128,8 @@ def worker(once: bool, interval: float, as_of: datetime | None) -> None:
 @click.option("--by", default="cli", help="recorded as the deployer")
 def deploy(file: Path, by: str) -> None:
     """Validate and deploy a BPMN file as a new version."""
-    actor = runtime.Actor(by, runtime.CLI.roles)
     try:
-        result = Runtime(open_db()).deploy(actor, file.read_bytes(), file.name)
+        result = runtime().deploy(cli_actor(by), file.read_bytes(), file.name)
     except DomainError as exc:
         _fail(exc)
     for definition in result.definitions:
@@ -156,9 +143,8 @@ def deploy(file: Path, by: str) -> None:
 @click.option("--by", default="cli", help="recorded as the one who migrated it")
 def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
     """Move a running instance onto another deployed version of its process."""
-    actor = runtime.Actor(by, runtime.CLI.roles)
     try:
-        result = Runtime(open_db()).migrate_instance(instance_id, actor, version)
+        result = runtime().migrate_instance(instance_id, cli_actor(by), version)
     except DomainError as exc:
         _fail(exc)
         return
@@ -184,18 +170,17 @@ def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
 )
 def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any) -> None:
     """Recompute the hash chain of one or every instance."""
-    db = open_db()
+    queries, actor = runtime().queries, cli_actor()
     if anchors_file is not None:
         try:
             document = json.load(anchors_file)
         except ValueError as exc:
             raise click.ClickException(f"not an anchors file: {exc}") from exc
-        with db.snapshot() as session:
-            try:
-                problems = history.check_anchors(session, document)
-            except DomainError as exc:
-                _fail(exc)
-                return
+        try:
+            problems = queries.check_anchors(actor, document)
+        except DomainError as exc:
+            _fail(exc)
+            return
         count = len(document.get("heads") or [])
         for problem in problems:
             click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
@@ -203,29 +188,21 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
         if problems:
             sys.exit(1)
         return
-    with db.snapshot() as session:
-        ids = (
-            [instance_id]
-            if instance_id is not None
-            else list(session.scalars(select(Instance.id).order_by(Instance.id)))
-        )
-        broken: set[int] = set()
-        with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
-            for iid in bar:
-                try:
-                    result = history.verify(session, iid)
-                except DomainError as exc:
-                    _fail(exc)
-                    return
-                if not result.ok:
-                    broken.add(iid)
-                    click.echo(
-                        f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}"
-                    )
+    ids = [instance_id] if instance_id is not None else queries.instance_ids(actor)
+    broken: set[int] = set()
+    with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
+        for iid in bar:
+            try:
+                result = queries.verify(actor, iid)
+            except DomainError as exc:
+                _fail(exc)
+                return
+            if not result.ok:
+                broken.add(iid)
+                click.echo(f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}")
     click.echo(f"{len(ids) - len(broken)} of {len(ids)} instances verified")
     if write_anchors is not None:
-        with db.snapshot() as session:
-            document = history.anchors(session, leave_out=broken)
+        document = queries.anchors(actor, leave_out=broken)
         json.dump(document, write_anchors, indent=1)
         click.echo(f"anchors of {len(document['heads'])} chains written to {write_anchors.name}")
         if broken:
@@ -239,13 +216,11 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
 @click.option("--step", type=int, default=None, help="show the state at this event seq")
 def replay_command(instance_id: int, step: int | None) -> None:
     """Rebuild an instance from its events and compare with the record at every step."""
-    db = open_db()
-    with db.snapshot() as session:
-        try:
-            result = replay.replay(session, instance_id, step)
-        except DomainError as exc:
-            _fail(exc)
-            return
+    try:
+        result = runtime().queries.replay(cli_actor(), instance_id, step)
+    except DomainError as exc:
+        _fail(exc)
+        return
     click.echo(f"instance {instance_id}: {result.steps} events replayed")
     if result.state is not None and step is not None:
         state = result.state
@@ -271,11 +246,9 @@ def replay_command(instance_id: int, step: int | None) -> None:
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
 def export(instance_id: int, fmt: str, output: Any) -> None:
     """Export an instance's history (every event with its hashes) as JSON or CSV."""
-    db = open_db()
-    with db.snapshot() as session:
-        try:
-            rows = queries.event_dicts(session, instance_id)
-        except DomainError as exc:
-            _fail(exc)
-            return
-    output.write(history.export(rows, fmt))
+    try:
+        rows = runtime().queries.history(cli_actor(), instance_id)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    output.write(exports.render(rows, fmt))

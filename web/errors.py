@@ -35,6 +35,10 @@ def _reader_message(exc: DomainError) -> str:
             "%(user)s has claimed this task; ask them to release it.", user=params.get("user", "")
         ),
         "task_done": lambda: _("This task is already done or no longer needed."),
+        "task_of_another": lambda: _("This task belongs to another role or person."),
+        "needs_audit": lambda: _("The audit console is for auditors and administrators."),
+        "needs_modeler": lambda: _("This needs the process modeler role."),
+        "needs_admin": lambda: _("User administration is for administrators."),
         "no_task": lambda: _("There is no such task."),
         "changed_meanwhile": lambda: _(
             "Someone changed this improvement at the same moment. Reload and try again."

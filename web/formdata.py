@@ -13,14 +13,14 @@ A checkbox is preceded by a hidden "false" of the same name, so unchecked gives 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from engine import checks
+from engine.errors import FieldError, ValidationFailed
 
 TRUE_VALUES = {"true", "on", "1", "yes"}
 ROW_INDEX = "__index__"  # placeholder of the row index in a table's row template
@@ -67,6 +67,11 @@ def _coerce(schema: Mapping[str, Any], raw: str) -> Any:
     return raw.replace("\r\n", "\n").strip()
 
 
+def _items(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    items = schema.get("items")
+    return items if isinstance(items, Mapping) else {}
+
+
 def _is_object_array(schema: Mapping[str, Any]) -> bool:
     items = schema.get("items")
     return "array" in _types(schema) and isinstance(items, dict) and "object" in _types(items)
@@ -79,7 +84,7 @@ def _parse_value(schema: Mapping[str, Any], form: MultiDict, name: str) -> tuple
         rows = _parse_rows(schema["items"], form, name)
         return (bool(rows), rows)
     if "array" in types:
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = _items(schema)
         # Checkboxes and multi-selects repeat the name; a textarea gives one value per line.
         values = [line for v in form.getlist(name) for line in v.splitlines() if line.strip()]
         parsed = [_coerce(items, v) for v in values]
@@ -224,7 +229,7 @@ def _widget(prop: Mapping[str, Any]) -> str:
     if _is_object_array(prop):
         return "table"
     if "array" in types:
-        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        items = _items(prop)
         if "enum" in items:
             return "multiselect" if hint in ("select", "multiselect") else "checkboxes"
         return "lines"
@@ -268,7 +273,7 @@ def _field(
     locale: str,
 ) -> Field:
     widget = _widget(prop)
-    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    items = _items(prop)
     option_source = items if widget in ("checkboxes", "multiselect") else prop
     result = Field(
         key=key,
@@ -285,7 +290,7 @@ def _field(
         options=_options(option_source, locale, value)
         if widget in ("select", "checkboxes", "multiselect")
         else [],
-        errors=[error_text(m) for m in errors.get(path, [])],
+        errors=list(errors.get(path, [])),
         attrs=_attrs(prop, widget),
     )
     if widget == "table":
@@ -330,7 +335,7 @@ def _field(
                 ]
             )
             # Errors about the row as a whole (a type error on the item) show on the table.
-            result.errors += [error_text(m) for m in errors.get(f"{path}/{index}", [])]
+            result.errors += errors.get(f"{path}/{index}", [])
     elif widget == "group":
         sub_required = set(prop.get("required") or [])
         current = value if isinstance(value, dict) else {}
@@ -393,38 +398,63 @@ def field_paths(fields: list[Field]) -> set[str]:
     return paths
 
 
-def error_text(message: str) -> str:
-    """The validator's message in the reader's language, for the common cases."""
-    if message == "required":
-        return _("This field is required.")
-    if message == "not one of the allowed values":
-        return _("Choose one of the allowed values.")
-    if message == checks.DUPLICATE:
-        return _("This value is already used in another row.")
-    if message == checks.NOT_A_METRIC:
-        return _("Not one of this cycle's metrics.")
-    if message == checks.MISSING_METRIC:
-        return _("Every metric of this cycle needs a row.")
-    if message == checks.NOT_YOUR_METRIC:
-        return _("Report only the metrics you own.")
-    if message == checks.NOT_A_DURATION:
-        return _("Enter an ISO 8601 duration such as P7D, P2W or PT12H.")
-    if "is not of type 'number'" in message or "is not of type 'integer'" in message:
-        return _("Enter a number.")
-    if "is not of type" in message:
-        return _("The value has the wrong type.")
-    if "is not a 'date'" in message:
-        return _("Enter a valid date (YYYY-MM-DD).")
-    if "is too long" in message:
-        return _("The text is too long.")
-    if "should be non-empty" in message or "is too short" in message:
-        return _("Add at least one entry.")
-    if "does not match" in message:
-        return _("The format is not valid.")
-    if "has non-unique elements" in message:
-        return _("Entries must be unique.")
-    if "is less than the minimum" in message:
-        return _("The value is too small.")
-    if "is greater than the maximum" in message:
-        return _("The value is too large.")
-    return message
+def errors_of(exc: ValidationFailed) -> tuple[FieldError, ...]:
+    """A refusal's field errors (with codes); a refusal that gave only messages by path
+    (an engine rule rather than the form) reads as errors without a known code."""
+    if exc.errors:
+        return exc.errors
+    details = exc.details if isinstance(exc.details, Mapping) else {"": [exc.message]}
+    return tuple(
+        FieldError(str(path), "invalid", str(message))
+        for path, messages in details.items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    )
+
+
+def texts_by_path(errors: Iterable[FieldError], locale: str) -> dict[str, list[str]]:
+    texts: dict[str, list[str]] = {}
+    for error in errors:
+        texts.setdefault(error.path, []).append(error_text(error, locale))
+    return texts
+
+
+def unplaced(texts: Mapping[str, list[str]], known: set[str]) -> list[tuple[str, list[str]]]:
+    """The errors no field of the form shows (a rule about the form as a whole)."""
+    return [(path or _("Form"), messages) for path, messages in texts.items() if path not in known]
+
+
+def error_text(error: FieldError, locale: str) -> str:
+    """A refusal in the reader's language: the words the form declared for it, else the
+    code's, else the engine's message."""
+    declared = error.texts.get(locale) or (error.texts.get("zh-CN") if locale != "en" else None)
+    if declared:
+        return declared[:1].upper() + declared[1:]
+    expected = error.params.get("expected")
+    by_code = {
+        "required": lambda: _("This field is required."),
+        "enum": lambda: _("Choose one of the allowed values."),
+        "not_allowed": lambda: _("Choose one of the allowed values."),
+        "duplicate": lambda: _("This value is already used in another row."),
+        "duration": lambda: _("Enter an ISO 8601 duration such as P7D, P2W or PT12H."),
+        "type": lambda: (
+            _("Enter a number.")
+            if expected in ("number", "integer")
+            else _("The value has the wrong type.")
+        ),
+        "format": lambda: (
+            _("Enter a valid date (YYYY-MM-DD).")
+            if expected == "date"
+            else _("The format is not valid.")
+        ),
+        "pattern": lambda: _("The format is not valid."),
+        "maxLength": lambda: _("The text is too long."),
+        "maxItems": lambda: _("Too many entries."),
+        "minLength": lambda: _("Add at least one entry."),
+        "minItems": lambda: _("Add at least one entry."),
+        "uniqueItems": lambda: _("Entries must be unique."),
+        "minimum": lambda: _("The value is too small."),
+        "exclusiveMinimum": lambda: _("The value is too small."),
+        "maximum": lambda: _("The value is too large."),
+        "exclusiveMaximum": lambda: _("The value is too large."),
+    }.get(error.code)
+    return by_code() if by_code is not None else error.message

@@ -8,67 +8,49 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.errors import Forbidden, ValidationFailed
-from engine.runtime import TaskView
-from web import formdata, services, ui
+from engine.errors import FieldError, ValidationFailed
+from engine.queries.tasks import TaskPage
+from web import backend, formdata, ui
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 
-def _view_or_403(task_id: str) -> tuple[TaskView, bool]:
-    """The task and whether the current user may complete it; 403 for someone who may
-    neither work on it nor read everything."""
-    runtime = services().runtime
-    view = runtime.task_view(task_id)
-    actor = current_user.actor
-    may_work = runtime.may_work_on(view.task, actor) and not actor.read_only
-    if not may_work and not ui.can_read_all():
-        raise Forbidden(_("This task belongs to another role or person."))
-    return view, may_work
-
-
 def _render(
-    view: TaskView,
+    page: TaskPage,
     may_work: bool,
     values: dict[str, Any],
-    errors: dict[str, list[str]] | None = None,
+    errors: tuple[FieldError, ...] = (),
     status: int = 200,
 ) -> Any:
-    task = view.task
+    task = page.task
     locale = ui.form_locale()
-    fields = formdata.build_fields(view.schema, values, errors, locale)
+    texts = formdata.texts_by_path(errors, locale)
+    fields = formdata.build_fields(page.schema, values, texts, locale)
     claimed_by_other = task.claimed_by not in (None, current_user.username)
     editable = may_work and task.status == "open" and not claimed_by_other
-    other_errors: list[tuple[str, list[str]]] = []
-    if errors:
-        known = formdata.field_paths(fields)
-        other_errors = [
-            (path or _("Form"), [formdata.error_text(m) for m in messages])
-            for path, messages in errors.items()
-            if path not in known
-        ]
-    context = dict(view.context or {})
-    rejected = context.get("decision") == "reject" and bool(context.get("comment"))
+    other_errors = formdata.unplaced(texts, formdata.field_paths(fields))
+    context = dict(page.context or {})
+    shown_context = {k: v for k, v in context.items() if k not in page.hidden_context}
     # Side by side only when both sides are narrow; tables get the full width.
     wide = any(f.widget == "table" for f in fields) or any(
-        ui.is_dict_list(v) or isinstance(v, dict) for v in context.values()
+        ui.is_dict_list(v) or isinstance(v, dict) for v in shown_context.values()
     )
     return (
         render_template(
             "task.html",
-            view=view,
+            view=page,
             task=task,
-            title=ui.pick(view.form.title, ui.task_title(task)),
-            description=ui.pick(view.form.description),
-            context=context,
-            rejected=rejected,
+            title=ui.pick(page.form.title, ui.task_title(task)),
+            description=ui.pick(page.form.description),
+            context=shown_context,
+            notice=page.notice,
             fields=fields,
-            errors=errors or {},
+            errors=errors,
             other_errors=other_errors,
             editable=editable,
             may_work=may_work,
             claimed_by_other=claimed_by_other,
-            stacked=wide or not context,
+            stacked=wide or not shown_context,
         ),
         status,
     )
@@ -77,19 +59,18 @@ def _render(
 @bp.get("/<task_id>")
 @login_required
 def view(task_id: str) -> Any:
-    task_view, may_work = _view_or_403(task_id)
-    return _render(task_view, may_work, task_view.data)
+    page, may_work = backend().queries.task_page(current_user.actor, task_id)
+    return _render(page, may_work, page.data)
 
 
 @bp.post("/<task_id>")
 @login_required
 def complete(task_id: str) -> Any:
-    task_view, may_work = _view_or_403(task_id)
-    data = formdata.parse_form(task_view.schema, request.form)
+    page, may_work = backend().queries.task_page(current_user.actor, task_id)
+    data = formdata.parse_form(page.schema, request.form)
     try:
-        services().runtime.complete_task(task_id, current_user.actor, data)
+        backend().runtime.complete_task(task_id, current_user.actor, data)
     except ValidationFailed as exc:
-        details = exc.details if isinstance(exc.details, dict) else {"": [exc.message]}
-        return _render(task_view, may_work, data, details, status=422)
+        return _render(page, may_work, data, formdata.errors_of(exc), status=422)
     flash(_("Task completed."), "success")
     return redirect(url_for("inbox.index"))

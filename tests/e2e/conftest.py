@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from engine.store import Database
+from engine.persistence.database import Database
 from tests.conftest import prepared_database
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.runtime import Actor, Runtime
-from engine.store import Database, ImprovementRecord, User
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.persistence.models import Record, User
+from engine.runtime import Runtime
 from tests.cycle import Driver
 from tests.e2e.test_browser_flow import login
 from tests.integration.test_full_cycle import RuntimeDoor
@@ -24,9 +26,7 @@ def finished(live_app: tuple[str, Database]) -> tuple[str, int, str]:
     result = Driver(RuntimeDoor(Runtime(db), db, actors)).run()
     with db.sessions() as session:
         number = session.scalar(
-            select(ImprovementRecord.number).where(
-                ImprovementRecord.instance_id == result.instance_id
-            )
+            select(Record.number).where(Record.instance_id == result.instance_id)
         )
     assert result.final["status"] == "completed" and number
     return base, result.instance_id, number

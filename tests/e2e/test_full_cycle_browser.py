@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine.store import Database, ImprovementRecord
+from engine.persistence.database import Database
+from engine.persistence.models import Record
 from tests.conftest import prepared_database
 from tests.helpers.clock import RECHECK_AFTER, FakeClock
 
@@ -284,7 +285,7 @@ def test_whole_procedure_in_the_browser(
     me.submit()
 
     with db.sessions() as session:
-        record = session.scalar(select(ImprovementRecord))
+        record = session.scalar(select(Record))
         assert record is not None and record.status == "closed"
         number, instance_id = record.number, record.instance_id
     page.goto(f"{base}/instances/{instance_id}")

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.store import Database, User
+from engine.persistence.database import Database
+from engine.persistence.models import User
 from tests.integration.test_pages import client_for, csrf_token, login
 
 

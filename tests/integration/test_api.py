@@ -10,9 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from engine import history
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, HumanTask
+from engine.access import Actor
+from engine.audit import chain
+from engine.persistence.database import Database
+from engine.persistence.models import Event, HumanTask
+from engine.runtime import Runtime
 from tests.cycle import REGISTER, Driver
 
 
@@ -197,7 +199,7 @@ def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: Fla
 def test_a_body_that_is_not_json_is_422_and_starts_nothing(
     api: ApiDoor, client: FlaskClient, db: Database
 ) -> None:
-    from engine.store import Instance
+    from engine.persistence.models import Instance
 
     with db.sessions() as session:
         before = session.scalar(select(func.count()).select_from(Instance))
@@ -281,7 +283,7 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
     )
     rt: Runtime = app.extensions["csi"].runtime
     with committed_db.sessions() as session:
-        from engine.store import User
+        from engine.persistence.models import User
 
         owner = Actor.of(session.scalar(select(User).where(User.username == "owner")))
     for _round in range(3):
@@ -319,7 +321,7 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
                 .where(Event.instance_id == iid, Event.type == "task_completed")
             )
             assert completions == 1
-            assert history.verify(session, iid).ok
+            assert chain.verify(session, iid).ok
             open_tasks = session.scalars(
                 select(HumanTask.bpmn_id).where(
                     HumanTask.instance_id == iid, HumanTask.status == "open"

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, ImprovementRecord
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.persistence.models import Event, Record
+from engine.runtime import Runtime
 from tests.cycle import METRICS, REGISTER, Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 from tests.integration.test_pages import client_for
@@ -33,9 +35,7 @@ def improvement(rt: Runtime, db: Database, actors: dict[str, Actor]) -> dict[str
         driver.do(owner, iid, "propose_metrics", {"metrics": [proposal]})
     driver.do("owner", iid, "define_metrics", {"metrics": METRICS})
     with db.sessions() as session:
-        number = session.scalar(
-            select(ImprovementRecord.number).where(ImprovementRecord.instance_id == iid)
-        )
+        number = session.scalar(select(Record.number).where(Record.instance_id == iid))
         events = list(
             session.scalars(select(Event).where(Event.instance_id == iid).order_by(Event.seq))
         )
@@ -185,15 +185,21 @@ def test_tampered_payload_shows_the_broken_seq(
     assert "此事件破坏了哈希链" in body["html"]["event"]
 
 
-def test_owner_gets_403_and_strangers_the_login(app: Any, improvement: dict[str, Any]) -> None:
-    owner = client_for(app, "owner")
+def test_a_process_owner_gets_403_and_strangers_the_login(
+    app: Any, improvement: dict[str, Any]
+) -> None:
+    """Verifying and replaying is for auditors, administrators and the improvement's
+    owner and manager (DESIGN section 7); a process owner who took part gets 403."""
+    po1 = client_for(app, "po1")
     for url in (
         "/audit",
         f"/audit/instances/{improvement['id']}",
         f"/audit/instances/{improvement['id']}/history.csv",
     ):
-        assert owner.get(url).status_code == 403, url
-    assert "/audit" not in owner.get("/").get_data(as_text=True)
+        assert po1.get(url).status_code == 403, url
+    assert "/audit" not in po1.get("/").get_data(as_text=True)
+    owner = client_for(app, "owner")
+    assert owner.get(f"/audit/instances/{improvement['id']}").status_code == 200
     anonymous = app.test_client().get("/audit")
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login")
 

@@ -11,8 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, Instance, User
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.persistence.models import Event, Instance, User
+from engine.runtime import Runtime
 from tests.cycle import Driver
 from tests.helpers.clock import FakeClock
 from tests.integration.test_full_cycle import RuntimeDoor

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from engine import store
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, Instance, Writes, table
+from engine.access import Actor
+from engine.persistence import database
+from engine.persistence.database import Database, Writes
+from engine.persistence.models import Event, Instance, table
+from engine.runtime import Runtime
 
 
 @pytest.mark.postgres
@@ -30,7 +32,7 @@ def test_a_connection_that_died_while_idle_is_replaced(
         with killer.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         killer.dispose()
-        monkeypatch.setattr(store, "IDLE_PING_SECONDS", 0.0)
+        monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)
         with db.sessions() as session:
             assert session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     finally:

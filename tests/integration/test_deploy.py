@@ -11,7 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from engine.store import Database, ProcessDefinition
+from engine.persistence.database import Database
+from engine.persistence.models import ProcessDefinition
 
 BPMN = (Path(__file__).resolve().parents[2] / "bpmn" / "service_improvement.bpmn").read_text()
 

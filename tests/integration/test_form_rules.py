@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from engine.access import Actor
 from engine.errors import ValidationFailed
-from engine.runtime import Actor, Runtime
-from engine.store import Database
+from engine.persistence.database import Database
+from engine.queries.tasks import TaskPage
+from engine.runtime import Runtime
 from tests.cycle import MEASURES, METRICS, REGISTER, TARGETS, Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 
@@ -16,6 +18,11 @@ from tests.integration.test_full_cycle import RuntimeDoor
 @pytest.fixture
 def door(rt: Runtime, db: Database, actors: dict[str, Actor]) -> RuntimeDoor:
     return RuntimeDoor(rt, db, actors)
+
+
+def page(door: RuntimeDoor, task_id: str) -> TaskPage:
+    """The task's page as someone who may read every task sees it."""
+    return door.rt.queries.task_page(door.actors["admin"], task_id)[0]
 
 
 def _to_targets(door: RuntimeDoor) -> tuple[Driver, int]:
@@ -104,31 +111,32 @@ def test_a_second_review_starts_empty_and_a_revised_plan_from_the_last(
     driver.do("owner", iid, "record_improvement", plan)
     driver.do("manager", iid, "review_plan", {"decision": "reject", "comment": "补充回退方案"})
 
-    revised = door.rt.task_view(driver.one("owner", iid, "record_improvement")["id"])
+    revised = page(door, driver.one("owner", iid, "record_improvement")["id"])
     assert revised.data["problem"] == "p" and len(revised.data["measures"]) == 2
     assert revised.context["comment"] == "补充回退方案"  # shown, not carried into the form
     driver.do("owner", iid, "record_improvement", plan)
 
-    second = door.rt.task_view(driver.one("manager", iid, "review_plan")["id"])
+    second = page(door, driver.one("manager", iid, "review_plan")["id"])
     assert "decision" not in second.data and "comment" not in second.data
 
 
 def test_a_recheck_interval_the_timer_cannot_read_is_refused(
     door: RuntimeDoor, rt: Runtime
 ) -> None:
-    from engine import forms
+    from engine.forms.options import OptionSource
+    from engine.forms.validation import validate_submission
 
-    form = forms.load_form("monitor_progress")
-    source = forms.OptionSource(lambda role: [], {})
+    form = rt.forms.get("monitor_progress")
+    source = OptionSource(lambda role: [], {})
     for bad in ("P1W2D", "P", "7 days"):
         data = {"outcome": "continue", "recheck_after": bad}
         with pytest.raises(ValidationFailed) as refused:
-            forms.validate_submission(form, source, data)
+            validate_submission(form, source, data)
         assert "recheck_after" in refused.value.details, bad
     for good in ("P7D", "P2W", "PT12H", "P1DT2H"):
-        forms.validate_submission(form, source, {"outcome": "continue", "recheck_after": good})
+        validate_submission(form, source, {"outcome": "continue", "recheck_after": good})
     with pytest.raises(ValidationFailed):
-        forms.validate_submission(form, source, {"outcome": "achieved", "note": float("inf")})
+        validate_submission(form, source, {"outcome": "achieved", "note": float("inf")})
 
 
 def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: RuntimeDoor) -> None:
@@ -136,7 +144,7 @@ def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: Runtim
     iid = door.start("owner")
     driver.do("owner", iid, "register_input", REGISTER)
     propose = driver.one("po1", iid, "propose_metrics")["id"]
-    schema = door.rt.task_view(propose).schema
+    schema = page(door, propose).schema
     codes = schema["properties"]["metrics"]["items"]["properties"]["code"]["enum"]
     assert {"AVAIL", "MTTR", "CSAT"} <= set(codes)
     door.complete(
@@ -148,7 +156,7 @@ def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: Runtim
         "propose_metrics",
         {"metrics": [{"name": "mean time to repair", "method": "工单"}]},
     )
-    metrics = door.rt.task_view(driver.one("owner", iid, "define_metrics")["id"]).data["metrics"]
+    metrics = page(door, driver.one("owner", iid, "define_metrics")["id"]).data["metrics"]
     assert [(m["code"], m["unit"], m["direction"], m["owner"]) for m in metrics] == [
         ("AVAIL", "%", "higher_better", "po1"),
         ("MTTR", "h", "lower_better", "po2"),
@@ -163,9 +171,9 @@ def test_an_rfc_starts_from_the_measure_it_implements(door: RuntimeDoor) -> None
     driver.do("owner", iid, "record_improvement", plan)
     driver.do("manager", iid, "review_plan", {"decision": "approve"})
     first = driver.one("manager", iid, "assess_change", label=MEASURES[0]["title"])
-    data = door.rt.task_view(first["id"]).data
+    data = page(door, first["id"]).data
     assert data["planned_date"] == MEASURES[0]["due_date"]
     assert data["rollback_plan"] == "切回原主库"
     assert data["implementation_plan"] == MEASURES[0]["description"]
     second = driver.one("manager", iid, "assess_change", label=MEASURES[1]["title"])
-    assert "rollback_plan" not in door.rt.task_view(second["id"]).data  # none given
+    assert "rollback_plan" not in page(door, second["id"]).data  # none given

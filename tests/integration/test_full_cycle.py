@@ -8,9 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import history, queries, specs
-from engine.runtime import Actor, Runtime, WorkflowCache
-from engine.store import Database, Event, HumanTask, ImprovementRecord, MetricValue
+from engine.access import SYSTEM, Actor
+from engine.audit import chain
+from engine.persistence.database import Database
+from engine.persistence.instances import WorkflowCache
+from engine.persistence.models import Event, HumanTask, MetricValue, Record
+from engine.runtime import Runtime
+from engine.workflow import parsing
 from tests.cycle import Driver
 
 
@@ -19,11 +23,7 @@ class RuntimeDoor:
         self.rt, self.db, self.actors = rt, db, actors
 
     def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
-        with self.db.sessions() as session:
-            return [
-                queries.task_dict(t)
-                for t in queries.inbox(session, self.actors[username], instance_id)
-            ]
+        return [t.as_dict() for t in self.rt.queries.inbox(self.actors[username], instance_id)]
 
     def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
         self.rt.complete_task(task_id, self.actors[username], data)
@@ -32,10 +32,7 @@ class RuntimeDoor:
         return self.rt.start_instance(self.actors[username]).instance_id
 
     def instance(self, instance_id: int) -> dict[str, Any]:
-        with self.db.sessions() as session:
-            return queries.instance_dict(
-                queries.instance_view(session, instance_id, with_events=False)
-            )
+        return self.rt.queries.instance(SYSTEM, instance_id, with_events=False).as_dict()
 
     def fire_timers(self, now: datetime) -> None:
         assert self.rt.fire_due_timers(now)
@@ -46,11 +43,11 @@ class FreshProcessDoor(RuntimeDoor):
     and no definition parsed yet."""
 
     def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
-        specs.forget_parsed()
+        parsing.forget_parsed()
         super().complete(username, task_id, data)
 
     def fire_timers(self, now: datetime) -> None:
-        specs.forget_parsed()
+        parsing.forget_parsed()
         super().fire_timers(now)
 
 
@@ -105,9 +102,7 @@ def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -
     assert not leaked, leaked
 
     with db.sessions() as session:
-        record = session.scalar(
-            select(ImprovementRecord).where(ImprovementRecord.instance_id == iid)
-        )
+        record = session.scalar(select(Record).where(Record.instance_id == iid))
         assert record is not None and record.status == "closed"
         assert record.number.startswith("SI-")
         assert [r["decision"] for r in record.fields["reviews"]] == ["reject", "approve"]
@@ -121,7 +116,7 @@ def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -
         assert types[0] == "instance_started" and types[-1] == "instance_completed"
         assert "timer_fired" in types
         assert types.count("service_completed") >= 6  # 3 gap runs, 2 RFC numbers, outcomes
-        assert history.verify(session, iid).ok
+        assert chain.verify(session, iid).ok
         # three rounds of readings, two metrics each
         assert (
             session.scalar(

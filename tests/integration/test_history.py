@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from engine import history
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, HumanTask, Instance, User
+from engine.access import Actor
+from engine.audit import chain
+from engine.persistence.database import Database
+from engine.persistence.models import Event, HumanTask, Instance, User
+from engine.runtime import Runtime
 from tests.cycle import REGISTER, Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 
@@ -67,7 +69,7 @@ def edit_actor_and_rehash(session: Session, iid: int) -> int:
     """A forger who recomputes the altered event's own hash still breaks the next link."""
     event = session.scalar(select(Event).where(Event.instance_id == iid, Event.seq == 3))
     event.actor = "mallory"
-    event.hash = history.chain_hash(event.prev_hash, history.event_body(event))
+    event.hash = chain.chain_hash(event.prev_hash, chain.event_body(event))
     return 4
 
 
@@ -87,14 +89,14 @@ def test_tampering_is_named_by_seq(
     iid = started_with_events(rt, actors)
     untouched = started_with_events(rt, actors)
     with db.sessions() as session:
-        assert history.verify(session, iid).ok
+        assert chain.verify(session, iid).ok
     with db.transaction() as session:
         expected = tamper(session, iid)
     with db.sessions() as session:
-        result = history.verify(session, iid)
+        result = chain.verify(session, iid)
         assert not result.ok
         assert result.broken_at == expected, result.message
-        assert history.verify(session, untouched).ok
+        assert chain.verify(session, untouched).ok
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -145,7 +147,7 @@ def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> N
             )
             assert seqs == list(range(1, len(seqs) + 1))
             assert session.get(Instance, iid).last_seq == len(seqs)
-            assert history.verify(session, iid).ok
+            assert chain.verify(session, iid).ok
             open_tasks = session.scalars(
                 select(HumanTask.bpmn_id).where(
                     HumanTask.instance_id == iid, HumanTask.status == "open"
@@ -159,14 +161,15 @@ def test_anchors_kept_outside_catch_a_rewritten_or_truncated_chain(
 ) -> None:
     """A forger who knows the scheme can rewrite events and hash them anew, or drop the
     newest ones and wind the instance back: the chain then verifies, the anchors don't."""
-    from engine.history import anchors, chain_hash, check_anchors, event_body
+    from engine.audit import anchors
+    from engine.audit.chain import chain_hash, event_body
 
     rewritten = Driver(RuntimeDoor(rt, db, actors)).run().instance_id
     truncated = Driver(RuntimeDoor(rt, db, actors)).run().instance_id
     untouched = rt.start_instance(actors["owner"]).instance_id
     with db.sessions() as session:
-        document = json.loads(json.dumps(anchors(session)))
-        assert check_anchors(session, document) == []
+        document = json.loads(json.dumps(anchors.take(session)))
+        assert anchors.check(session, document) == []
     with db.transaction() as session:
         events = list(
             session.scalars(select(Event).where(Event.instance_id == rewritten).order_by(Event.seq))
@@ -184,8 +187,8 @@ def test_anchors_kept_outside_catch_a_rewritten_or_truncated_chain(
         instance.last_seq, instance.last_hash = last.seq - 1, last.prev_hash
         session.delete(last)
     with db.sessions() as session:
-        assert history.verify(session, rewritten).ok and history.verify(session, truncated).ok
-        problems = {p.instance_id: p.message for p in check_anchors(session, document)}
+        assert chain.verify(session, rewritten).ok and chain.verify(session, truncated).ok
+        problems = {p.instance_id: p.message for p in anchors.check(session, document)}
     assert set(problems) == {rewritten, truncated}
     assert "rewritten" in problems[rewritten] and "gone" in problems[truncated]
     assert untouched not in problems

@@ -8,14 +8,19 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from engine import history, replay, specs
+from engine.access import Actor
+from engine.audit import chain, replay
 from engine.errors import Conflict, Forbidden, ValidationFailed
-from engine.runtime import Actor, Runtime, WorkflowCache
-from engine.store import Database, Event, Instance, ProcessDefinition
+from engine.persistence.database import Database
+from engine.persistence.instances import WorkflowCache
+from engine.persistence.models import Event, Instance, ProcessDefinition
+from engine.runtime import Runtime
+from engine.workflow import safe_xml
+from procedure import PACK
 from tests.cycle import REGISTER, Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 
-BPMN = (specs.DEFAULT_BPMN_DIR / "service_improvement.bpmn").read_text(encoding="utf-8")
+BPMN = (PACK.files / "service_improvement.bpmn").read_text(encoding="utf-8")
 
 
 def _deploy(rt: Runtime, actors: dict[str, Actor], xml: str) -> int:
@@ -25,7 +30,7 @@ def _deploy(rt: Runtime, actors: dict[str, Actor], xml: str) -> int:
 
 def _without_register_input(xml: str) -> str:
     """The diagram with register_input cut out: the start event leads straight on."""
-    ns = {"bpmn": specs.BPMN_NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
+    ns = {"bpmn": safe_xml.BPMN_NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
     tree = etree.fromstring(xml.encode("utf-8"))
     process = tree.find("bpmn:process", ns)
     task = process.find("bpmn:userTask[@id='register_input']", ns)
@@ -93,8 +98,8 @@ def test_an_instance_finishes_on_the_version_it_was_moved_to(
         assert migrated is not None and migrated.actor == "admin"
         assert migrated.payload["from"]["version"] == 1
         assert migrated.payload["definition"]["version"] == version
-        assert history.verify(session, result.instance_id).ok
-        replayed = replay.replay(session, result.instance_id)
+        assert chain.verify(session, result.instance_id).ok
+        replayed = replay.replay(session, PACK, result.instance_id)
         assert replayed.ok, replayed.mismatch and replayed.mismatch.as_dict()
 
 
@@ -159,7 +164,7 @@ def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> No
 
     rt: Runtime = app.extensions["csi"].runtime
     with db.sessions() as session:
-        from engine.store import User
+        from engine.persistence.models import User
 
         actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
     iid = RuntimeDoor(rt, db, actors).start("owner")
@@ -211,12 +216,12 @@ def test_audit_steps_name_the_version_they_ran_on(
 
 
 def _register_input_in_the_managers_lane(xml: str) -> str:
-    ns = {"bpmn": specs.BPMN_NS}
+    ns = {"bpmn": safe_xml.BPMN_NS}
     tree = etree.fromstring(xml.encode("utf-8"))
     ref = next(r for r in tree.iterfind(".//bpmn:flowNodeRef", ns) if r.text == "register_input")
     ref.getparent().remove(ref)
     manager = tree.find(".//bpmn:lane[@id='ImprovementManager']", ns)
-    added = etree.SubElement(manager, f"{{{specs.BPMN_NS}}}flowNodeRef")
+    added = etree.SubElement(manager, f"{{{safe_xml.BPMN_NS}}}flowNodeRef")
     added.text = "register_input"
     return etree.tostring(tree, encoding="unicode").replace("登记改进输入", "经理登记改进输入")
 
@@ -236,5 +241,5 @@ def test_an_open_task_moved_to_another_lane_follows_its_new_lane(
         rt.complete_task(task["id"], actors["owner"], REGISTER)
     rt.complete_task(task["id"], actors["manager"], REGISTER)
     with db.sessions() as session:
-        replayed = replay.replay(session, iid)
+        replayed = replay.replay(session, PACK, iid)
     assert replayed.ok, replayed.mismatch and replayed.mismatch.as_dict()

@@ -7,7 +7,8 @@ import warnings
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from engine.store import Base, Database
+from engine.persistence.database import Database
+from engine.persistence.models import Base
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:

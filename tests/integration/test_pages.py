@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import queries
-from engine.store import HumanTask
+from engine.persistence.models import HumanTask
+from engine.queries import instances
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TASK_LINK = re.compile(r"/tasks/([0-9a-f-]{36})")
@@ -135,7 +135,7 @@ def test_invalid_data_is_422_with_errors_and_input_kept(
     assert 'value="KEEP-ME"' in html  # the user's input is kept
     assert 'value="po1" checked' in html
     with db.sessions() as session:
-        inbox = queries.inbox(session, actors["owner"])
+        inbox = instances.inbox(session, actors["owner"])
         assert started in [t.id for t in inbox]  # the task is still open
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, HumanTask, ProcessDefinition, User
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.persistence.models import Event, HumanTask, ProcessDefinition, User
+from engine.runtime import Runtime
 from tests.integration.test_pages import client_for, csrf_token
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -7,17 +7,20 @@ from datetime import UTC
 import pytest
 from sqlalchemy import delete, select, update
 
-from engine import history, replay
-from engine.runtime import Actor, Runtime
-from engine.store import (
-    Database,
+from engine.access import Actor
+from engine.audit import chain, replay
+from engine.persistence.database import Database
+from engine.persistence.models import (
     Event,
     HumanTask,
-    ImprovementRecord,
     Instance,
     MetricValue,
     ProcessDefinition,
+    Record,
 )
+from engine.runtime import Runtime
+from engine.workflow import safe_xml
+from procedure import PACK
 from tests.cycle import Driver
 from tests.integration.test_full_cycle import RuntimeDoor
 
@@ -29,7 +32,7 @@ def finished(rt: Runtime, db: Database, actors: dict[str, Actor]) -> int:
 
 def test_replay_of_full_cycle_matches_at_every_step(db: Database, finished: int) -> None:
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
         assert result.ok, result.mismatch and result.mismatch.as_dict()
         assert result.steps == session.get(Instance, finished).last_seq
         final = result.state
@@ -40,7 +43,7 @@ def test_replay_of_full_cycle_matches_at_every_step(db: Database, finished: int)
 
 def test_the_path_taken_is_the_flows_the_run_went_along(db: Database, finished: int) -> None:
     with db.sessions() as session:
-        final = replay.replay(session, finished).state
+        final = replay.replay(session, PACK, finished).state
     assert final is not None
     taken = set(final.taken_flows)
     assert {"gw_review>gw_plan", "gw_review>prepare_changes"} <= taken  # rejected, then approved
@@ -61,7 +64,7 @@ def test_state_at_an_intermediate_step(db: Database, finished: int) -> None:
             )
             .order_by(Event.seq)
         )
-        result = replay.replay(session, finished, step=review)
+        result = replay.replay(session, PACK, finished, step=review)
         assert result.ok and result.step == review
         state = result.state
         assert state is not None and state.bpmn_id == "review_plan"
@@ -81,7 +84,7 @@ def test_replay_reports_a_changed_definition(db: Database, finished: int) -> Non
             .values(bpmn_xml=xml.replace("decision == 'reject'", "decision == 'approve'"))
         )
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
         assert not result.ok
         assert result.mismatch is not None and result.mismatch.seq == 1
         assert "content hash" in result.mismatch.message
@@ -90,13 +93,12 @@ def test_replay_reports_a_changed_definition(db: Database, finished: int) -> Non
 def test_replay_reports_a_diverging_definition(db: Database, finished: int) -> None:
     """Rewrite the definition together with its hash and the recorded start (a forger
     who knows the scheme): the replay itself diverges where the changed gateway acts."""
-    from engine import specs
 
     with db.transaction() as session:
         definition_id = session.get(Instance, finished).definition_id
         xml = session.get(ProcessDefinition, definition_id).bpmn_xml
         changed = xml.replace("decision == 'reject'", "decision == 'approve'")
-        digest = specs.content_hash(changed.encode("utf-8"))
+        digest = safe_xml.content_hash(changed.encode("utf-8"))
         session.execute(
             update(ProcessDefinition)
             .where(ProcessDefinition.id == definition_id)
@@ -117,7 +119,7 @@ def test_replay_reports_a_diverging_definition(db: Database, finished: int) -> N
             .order_by(Event.seq)
         )
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
         assert not result.ok and result.mismatch is not None
         assert result.mismatch.seq == reject and result.mismatch.element == "review_plan"
 
@@ -136,7 +138,7 @@ def test_replay_reports_altered_task_data(db: Database, finished: int) -> None:
         event.payload = {**event.payload, "data": {**event.payload["data"], "outcome": "achieved"}}
         seq = event.seq
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
         assert not result.ok and result.mismatch is not None
         assert result.mismatch.seq == seq and result.mismatch.element == "monitor_progress"
 
@@ -170,7 +172,7 @@ def test_a_data_mismatch_names_the_variable_and_both_values(db: Database, finish
         event.payload = {**event.payload, "data": {**event.payload["data"], "impact": "无影响"}}
         seq = event.seq
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.seq == seq and result.mismatch.element == "analyse_gaps"
     assert "impact" in result.mismatch.message
@@ -187,7 +189,7 @@ def test_an_altered_reading_shows_in_the_gap_results(db: Database, finished: int
             "data": {**data, "values": [{**data["values"][0], "value": 90.0}]},
         }
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
         gaps = _first_event(session, finished, "compute_gaps", "service_completed")
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.seq == gaps.seq and result.mismatch.element == "compute_gaps"
@@ -213,7 +215,7 @@ def test_history_written_later_does_not_make_a_faithful_record_look_forged(
                 )
             )
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
     assert result.ok, result.mismatch and result.mismatch.as_dict()
 
 
@@ -222,8 +224,8 @@ def test_history_written_later_does_not_make_a_faithful_record_look_forged(
     [
         (Instance, {"data": {"summary": "伪造"}}, "instance"),
         (Instance, {"status": "running"}, "instance"),
-        (ImprovementRecord, {"source": "internal_audit"}, "improvement_record"),
-        (ImprovementRecord, {"fields": {"reviews": [], "monitoring": []}}, "improvement_record"),
+        (Record, {"source": "internal_audit"}, "process_record"),
+        (Record, {"fields": {"reviews": [], "monitoring": []}}, "process_record"),
         (HumanTask, {"completed_by": "po2"}, "human_task"),
         (MetricValue, None, "metric_value"),
     ],
@@ -250,14 +252,10 @@ def test_replay_catches_a_tampered_projection(  # type: ignore[no-untyped-def]
                 change = {"data": {**data, **change["data"]}}
             session.execute(update(Instance).where(Instance.id == finished).values(**change))
         else:
-            session.execute(
-                update(ImprovementRecord)
-                .where(ImprovementRecord.instance_id == finished)
-                .values(**change)
-            )
+            session.execute(update(Record).where(Record.instance_id == finished).values(**change))
     with db.sessions() as session:
-        result = replay.replay(session, finished)
-        assert history.verify(session, finished).ok  # the chain alone cannot see this
+        result = replay.replay(session, PACK, finished)
+        assert chain.verify(session, finished).ok  # the chain alone cannot see this
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.element == element, result.mismatch.as_dict()
 
@@ -272,7 +270,7 @@ def test_replay_catches_a_repinned_called_process(db: Database, finished: int) -
         )
         instance.called_definitions = {"change_management": other}
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
     # The replay runs on what the start recorded; the row that says otherwise is caught.
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.element == "instance"
@@ -289,7 +287,7 @@ def test_a_stored_value_equal_only_to_python_is_still_a_mismatch(
         # (a Core update: the ORM itself sees 0 == False and would write nothing)
         session.execute(update(Instance).where(Instance.id == finished).values(data=data))
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.element == "instance" and "data" in result.mismatch.message
 
@@ -305,7 +303,7 @@ def test_replay_catches_an_open_task_handed_to_another_role(
             .values(role="ProcessOwner")
         )
     with db.sessions() as session:
-        result = replay.replay(session, iid)
+        result = replay.replay(session, PACK, iid)
     assert not result.ok and result.mismatch is not None
     assert result.mismatch.element == "human_task"
     assert result.mismatch.actual["role"] == "ProcessOwner"
@@ -328,7 +326,7 @@ def test_a_service_that_reads_other_history_than_recorded_is_a_mismatch(
         event.payload = {**event.payload, "reads": {"metric_history": swapped}}
         seq = event.seq
     with db.sessions() as session:
-        result = replay.replay(session, finished)
+        result = replay.replay(session, PACK, finished)
     assert not result.ok and result.mismatch is not None
     assert "no metric history of AVAIL" in result.mismatch.message
     assert result.mismatch.seq == seq - 1  # the command whose service read it

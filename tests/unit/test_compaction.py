@@ -14,17 +14,17 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine import compaction, specs, stepping
-from engine.roles import role_for_lane
-from engine.serializer import StateSerializer
+from engine.workflow import compaction, parsing, stepping
+from engine.workflow.serializer import StateSerializer
+from procedure import PACK
 from tests.cycle import Driver
 from tests.helpers.clock import RECHECK_AFTER
 from tests.unit.test_specs import parsed_from
 
 
 @pytest.fixture(scope="module")
-def parsed() -> specs.ParsedSpecs:
-    files = [(path.stem, path.read_bytes()) for path in specs.bundled_files()]
+def parsed() -> parsing.ParsedSpecs:
+    files = [(f.name[:-5], f.read_bytes()) for f in PACK.diagram_files()]
     return parsed_from("service_improvement", files)
 
 
@@ -59,7 +59,7 @@ class SteppingDoor:
     """The cycle on the engine's own stepping functions, in memory; after every command
     it writes down what the projections would show."""
 
-    def __init__(self, parsed: specs.ParsedSpecs, compact: bool) -> None:
+    def __init__(self, parsed: parsing.ParsedSpecs, compact: bool) -> None:
         self.parsed, self.compact = parsed, compact
         self.services = MemoryServices()
         self.workflow: BpmnWorkflow | None = None
@@ -88,7 +88,8 @@ class SteppingDoor:
         self.seq += 1
 
     def start(self, username: str) -> int:
-        self.workflow = stepping.start(self.parsed, 1, {}, self.services)
+        engine = stepping.SafeScriptEngine(self.services, PACK.services)
+        self.workflow = stepping.start(self.parsed, 1, {}, engine)
         self._after()
         return 1
 
@@ -97,7 +98,7 @@ class SteppingDoor:
         found = []
         for task in stepping.ready_user_tasks(self.workflow):
             assignee = stepping.assignee_of(task)
-            if role_for_lane(task.task_spec.lane) in ROLES[username] and assignee in (
+            if PACK.roles.for_lane(task.task_spec.lane) in ROLES[username] and assignee in (
                 None,
                 username,
             ):
@@ -146,7 +147,7 @@ def _monitoring(door: SteppingDoor, passes: int) -> Iterator[None]:
         yield
 
 
-def run(parsed: specs.ParsedSpecs, compact: bool, passes: int, monkeypatch: Any) -> SteppingDoor:
+def run(parsed: parsing.ParsedSpecs, compact: bool, passes: int, monkeypatch: Any) -> SteppingDoor:
     door = SteppingDoor(parsed, compact)
     with monkeypatch.context() as patch:
         if not compact:
@@ -156,7 +157,7 @@ def run(parsed: specs.ParsedSpecs, compact: bool, passes: int, monkeypatch: Any)
 
 
 def test_every_step_looks_the_same_with_and_without_compaction(
-    parsed: specs.ParsedSpecs, monkeypatch: pytest.MonkeyPatch
+    parsed: parsing.ParsedSpecs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cut = run(parsed, compact=True, passes=12, monkeypatch=monkeypatch)
     whole = run(parsed, compact=False, passes=12, monkeypatch=monkeypatch)
@@ -168,7 +169,7 @@ def test_every_step_looks_the_same_with_and_without_compaction(
 
 
 def test_a_long_monitoring_loop_keeps_running_on_a_small_tree(
-    parsed: specs.ParsedSpecs, monkeypatch: pytest.MonkeyPatch
+    parsed: parsing.ParsedSpecs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Uncut, SpiffWorkflow stops finding tasks below depth 1000: about 120 passes.
     door = run(parsed, compact=True, passes=160, monkeypatch=monkeypatch)
@@ -179,7 +180,7 @@ def test_a_long_monitoring_loop_keeps_running_on_a_small_tree(
     )
 
 
-def test_state_round_trip_keeps_the_dropped_elements(parsed: specs.ParsedSpecs) -> None:
+def test_state_round_trip_keeps_the_dropped_elements(parsed: parsing.ParsedSpecs) -> None:
     door = SteppingDoor(parsed, compact=True)
     driver = Driver(door)
     iid = door.start("owner")

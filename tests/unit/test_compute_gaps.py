@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine.services import apply_change_outcomes, compute_gaps, current_values, least_squares_slope
+from procedure.services import (
+    apply_change_outcomes,
+    compute_gaps,
+    current_values,
+    least_squares_slope,
+)
 
 HIGHER = {"code": "AVAIL", "name": "可用率", "unit": "%", "direction": "higher_better"}
 LOWER = {"code": "MTTR", "name": "修复时间", "unit": "h", "direction": "lower_better"}

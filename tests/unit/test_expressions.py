@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import expressions
 from engine.errors import UnsafeExpression
+from engine.workflow import expressions
 
 
 @pytest.mark.parametrize(

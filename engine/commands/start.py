@@ -1,0 +1,132 @@
+"""Start a process: a user holding the role of its start event's lane (or Admin), or
+the pack's successor rule when an instance completes (4.8, the next cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert
+
+from engine.access import Actor
+from engine.audit.chain import GENESIS_HASH, EventLog
+from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_work
+from engine.commands.progress import CommandResult, engine_for, record_progress
+from engine.errors import ValidationFailed
+from engine.forms.validation import plain_json
+from engine.persistence.instances import INSTANCE, LockedInstance
+from engine.projections import records
+from engine.workflow import definitions, stepping
+
+
+def start_instance(
+    ctx: CommandContext,
+    actor: Actor,
+    process_id: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> CommandResult:
+    """Start `process_id` (the pack's main process when None) with initial `data`."""
+    ctx.policy.require_writer(actor)
+    process = process_id or ctx.pack.main_process
+    if not process:
+        raise ValidationFailed("name the process to start", {"process": ["required"]})
+    with unit_of_work(ctx) as unit:
+        result = start_in(unit, actor, process, data if data is not None else {}, checked=True)
+        return start_successor(unit, result, actor, process)
+
+
+def start_in(
+    unit: Unit,
+    actor: Actor,
+    process_id: str,
+    data: Any,
+    parent_id: int | None = None,
+    *,
+    checked: bool = False,
+) -> CommandResult:
+    """Start an instance inside the command `unit` (`checked`: the actor must be one who
+    may start it; a successor started by the engine is not checked)."""
+    data = plain_json(data, "initial data")
+    bad = [k for k in data if not k.isidentifier() or k.startswith("_")]
+    if bad:
+        raise ValidationFailed(
+            "variable names must be identifiers without a leading '_'",
+            {f"data/{k}": ["bad name"] for k in bad},
+        )
+    session, ctx = unit.session, unit.ctx
+    definition = definitions.latest(session, process_id)
+    called = definitions.pin_called(session, definition)
+    if process_id in definitions.called_by_others(session):
+        raise ValidationFailed(
+            f"{process_id} runs only when another process calls it",
+            {"process": ["not startable"]},
+        )
+    parsed = definitions.spec_for_instance(session, definition.id, called)
+    model = parsed.models.get(process_id)
+    if checked:
+        ctx.policy.require_start(
+            actor, process_id, model.starter_lanes if model is not None else ()
+        )
+    now = ctx.clock()
+    instance_id = session.execute(
+        insert(INSTANCE)
+        .values(
+            process_id=process_id,
+            definition_id=definition.id,
+            called_definitions=called,
+            status="running",
+            last_seq=0,
+            last_hash=GENESIS_HASH,
+            snapshot_seq=0,
+            data={},
+            completed_elements=[],
+            active_elements=[],
+            started_by=actor.username,
+            started_at=now,
+            updated_at=now,
+            parent_instance_id=parent_id,
+        )
+        .returning(INSTANCE.c.id)
+    ).scalar_one()
+    unit.touch(instance_id)
+    instance = LockedInstance(
+        instance_id, process_id, definition.id, dict(called), "running", 0, GENESIS_HASH, 0
+    )
+    if model is not None:
+        instance.record = records.create(session, model, instance_id, actor.username, now)
+    host = LiveServices(session, now)
+    workflow = stepping.start(parsed, instance_id, data, engine_for(unit, host))
+    events = EventLog(instance, now)
+    payload = {
+        "process_id": process_id,
+        "definition": {
+            "id": definition.id,
+            "version": definition.version,
+            "hash": definition.content_hash,
+        },
+        "called": called,
+        "data": data,
+        "record_number": instance.record.number if instance.record else None,
+    }
+    return record_progress(
+        unit,
+        instance,
+        workflow,
+        parsed,
+        None,
+        host,
+        events,
+        ("instance_started", None, None, payload),
+        actor,
+        0,
+    )
+
+
+def start_successor(
+    unit: Unit, result: CommandResult, actor: Actor, process_id: str
+) -> CommandResult:
+    """Start the instance the pack's rule says follows the one that just completed."""
+    if result.successor is not None:
+        started = start_in(unit, actor, process_id, result.successor, parent_id=result.instance_id)
+        result.started_instance_id = started.instance_id
+    return result

@@ -1,0 +1,80 @@
+"""The worker's command: fire the timers that are due. Several workers may run it at
+once: on PostgreSQL each skips the rows another worker holds."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from engine.access import SYSTEM
+from engine.audit.chain import EventLog
+from engine.commands.context import CommandContext, LiveServices, unit_of_work
+from engine.commands.progress import load, record_progress
+from engine.commands.start import start_successor
+from engine.errors import DomainError
+from engine.persistence import instances
+from engine.persistence.instances import INSTANCE
+from engine.workflow import stepping
+
+log = logging.getLogger(__name__)
+
+
+def fire_due_timers(
+    ctx: CommandContext, now: datetime | None = None, limit: int = 100
+) -> list[int]:
+    """Fire timers due by `now` (the context's clock when None); returns the instances
+    that moved."""
+    now = now or ctx.clock()
+    with ctx.db.sessions() as session:
+        due_ids = session.scalars(
+            select(INSTANCE.c.id)
+            .where(INSTANCE.c.status == "running", INSTANCE.c.next_timer_at <= now)
+            .order_by(INSTANCE.c.next_timer_at)
+            .limit(limit)
+        ).all()
+    moved: list[int] = []
+    for instance_id in due_ids:
+        try:
+            if _fire_timers_of(ctx, instance_id, now):
+                moved.append(instance_id)
+        except DomainError:
+            log.exception("timer of instance %s failed", instance_id)
+    return moved
+
+
+def _fire_timers_of(ctx: CommandContext, instance_id: int, now: datetime) -> bool:
+    with unit_of_work(ctx) as unit:
+        instance = instances.lock_instance(unit.session, instance_id, skip_locked=True)
+        if instance is None or instance.status != "running":
+            return False
+        unit.touch(instance.id)
+        if instance.next_timer_at is None or instance.next_timer_at > now:
+            return False
+        id_base = instance.last_seq
+        host = LiveServices(unit.session, now)
+        kept = load(unit, instance, host)
+        fired = stepping.fire_timers(kept.workflow, instance.id, id_base, now=now)
+        if not fired:
+            ctx.cache.evict(instance.id)
+            return False
+        events = EventLog(instance, now)
+        payload = {
+            "fired": [str(t.id) for t in fired],
+            "due": [t.internal_data.get("event_value") for t in fired],
+        }
+        result = record_progress(
+            unit,
+            instance,
+            kept.workflow,
+            kept.parsed,
+            kept.seen,
+            host,
+            events,
+            ("timer_fired", str(fired[0].id), stepping.element(fired[0]), payload),
+            SYSTEM,
+            id_base,
+        )
+        start_successor(unit, result, SYSTEM, instance.process_id)
+        return True

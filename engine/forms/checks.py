@@ -1,0 +1,153 @@
+"""Checks of submitted data that JSON Schema cannot express, declared in the form's
+`x-checks`: they compare rows with each other or with the instance.
+
+Each check is an object with one kind and its arguments; `when` (an expression over
+the instance's data and the submitted data, the latter winning) limits it, and
+`message` (by locale) words its refusal. The kinds:
+
+- `{"unique": <list>, "key": <column>}`: no two rows share a value (code `duplicate`);
+- `{"rows": <list>, "key": <column>, "among": <expression>}`: each row's value is one
+  the expression lists; an empty list allows any (code `not_allowed`);
+- `{"rows": <list>, "key": <column>, "cover": <expression>}`: each value the expression
+  lists has a row (code `missing_row`);
+- `{"duration": <field>}`: the field is an ISO 8601 duration a timer can wait for
+  (code `duration`);
+- `{"function": <name>}`: a check the pack registers, for what no kind can say.
+
+Refusals are FieldErrors keyed by path, like schema validation's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from engine.errors import FieldError
+from engine.pack import CheckFunction
+from engine.workflow import expressions
+
+KINDS = ("unique", "among", "cover", "duration", "function")
+DEFAULT_MESSAGES = {
+    "duplicate": "duplicate",
+    "not_allowed": "not one of the allowed values",
+    "missing_row": "a row is missing",
+    "duration": "not a duration the timer understands",
+}
+
+
+def kind_of(rule: Mapping[str, Any]) -> str:
+    found = [k for k in KINDS if k in rule]
+    if len(found) != 1:
+        raise ValueError(f"a check needs exactly one of {', '.join(KINDS)}: {dict(rule)}")
+    return found[0]
+
+
+def validate_rules(rules: Iterable[Any]) -> None:
+    """Refuse a check the engine cannot run (unknown kind, unsafe expression)."""
+    for rule in rules:
+        if not isinstance(rule, Mapping):
+            raise ValueError("each x-checks entry is an object")
+        kind = kind_of(rule)
+        if kind in ("among", "cover") and not (
+            isinstance(rule.get("rows"), str) and isinstance(rule.get("key"), str)
+        ):
+            raise ValueError(f"a {kind!r} check names its 'rows' and 'key'")
+        if kind == "unique" and not isinstance(rule.get("key"), str):
+            raise ValueError("a 'unique' check names its 'key'")
+        for source in (rule.get("when"), rule.get(kind) if kind in ("among", "cover") else None):
+            if isinstance(source, str):
+                expressions.check(source)
+
+
+def run(
+    rules: Sequence[Mapping[str, Any]],
+    submitted: Mapping[str, Any],
+    instance: Mapping[str, Any],
+    functions: Mapping[str, CheckFunction],
+) -> list[FieldError]:
+    """Every refusal the checks find in `submitted`, given the task's instance data."""
+    errors: list[FieldError] = []
+    scope = {**instance, **submitted}
+    for rule in rules:
+        when = rule.get("when")
+        if isinstance(when, str) and not _holds(when, scope):
+            continue
+        declared = rule.get("message")
+        texts: Mapping[str, str] = declared if isinstance(declared, Mapping) else {}
+        for path, code in _refusals(rule, submitted, instance, scope, functions):
+            message = texts.get("en") or DEFAULT_MESSAGES.get(code, code)
+            errors.append(FieldError(path, code, message, texts=texts))
+    return errors
+
+
+def _holds(expression: str, scope: Mapping[str, Any]) -> bool:
+    try:
+        return bool(expressions.evaluate_over(expression, scope))
+    except Exception:  # a condition over data that is not there: the check does not apply
+        return False
+
+
+def _listed(expression: str, scope: Mapping[str, Any]) -> list[Any]:
+    try:
+        value = expressions.evaluate_over(expression, scope)
+    except Exception:
+        return []
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else []
+
+
+def _rows(data: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    rows = data.get(name)
+    return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+
+
+def _refusals(
+    rule: Mapping[str, Any],
+    submitted: Mapping[str, Any],
+    instance: Mapping[str, Any],
+    scope: Mapping[str, Any],
+    functions: Mapping[str, CheckFunction],
+) -> Iterable[tuple[str, str]]:
+    kind = kind_of(rule)
+    if kind == "unique":
+        name, key = rule["unique"], rule["key"]
+        seen: set[Any] = set()
+        for i, row in enumerate(_rows(submitted, name)):
+            value = row.get(key)
+            if value in (None, ""):
+                continue
+            if value in seen:
+                yield f"{name}/{i}/{key}", "duplicate"
+            seen.add(value)
+    elif kind == "among":
+        name, key = rule["rows"], rule["key"]
+        allowed = _listed(rule["among"], scope)
+        if allowed:
+            for i, row in enumerate(_rows(submitted, name)):
+                if row.get(key) not in allowed:
+                    yield f"{name}/{i}/{key}", "not_allowed"
+    elif kind == "cover":
+        name, key = rule["rows"], rule["key"]
+        given = {row.get(key) for row in _rows(submitted, name)}
+        if any(value not in given for value in _listed(rule["cover"], scope)):
+            yield name, "missing_row"
+    elif kind == "duration":
+        name = rule["duration"]
+        value = submitted.get(name)
+        if isinstance(value, str) and value and not _is_duration(value):
+            yield name, "duration"
+    else:
+        for path, codes in functions[rule["function"]](submitted, instance).items():
+            for code in codes:
+                yield path, code
+
+
+def _is_duration(value: str) -> bool:
+    try:
+        TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(value)
+        )
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,163 @@
+"""Loading forms: a pack's form files, read once and kept until they change."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from engine.errors import NotFound, UnsafeExpression, ValidationFailed
+from engine.forms import checks
+from engine.forms.options import option_lists, variables_of_option_list
+from engine.pack import Prefill
+from engine.workflow import expressions
+
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True, eq=False)
+class Form:
+    key: str
+    title: Mapping[str, str]
+    description: Mapping[str, str]
+    context: tuple[str, ...]
+    schema: Mapping[str, Any]
+    notice: Mapping[str, Any] | None = None
+    # Derived from the schema's keywords when the form is loaded:
+    carry_over: tuple[str, ...] = ()
+    prefills: Mapping[str, Any] = field(default_factory=dict)  # field -> x-prefill rule
+    checks: tuple[Mapping[str, Any], ...] = ()
+    option_lists: tuple[str, ...] = ()
+    # Every instance variable the form page reads (context, carry-over, notice, prefill
+    # inputs, option lists): the task projection copies exactly these.
+    inputs: frozenset[str] = frozenset()
+
+    @property
+    def fields(self) -> list[str]:
+        return list((self.schema.get("properties") or {}).keys())
+
+
+class FormLibrary:
+    """The forms of one pack's `forms` folder, keyed by user task id. A file is read
+    again when its modification time changes (a form edited beside a running server)."""
+
+    def __init__(self, folder: Traversable, prefills: Mapping[str, Prefill]) -> None:
+        self.folder = folder
+        self.prefills = prefills
+        self._lock = threading.Lock()
+        self._forms: dict[str, tuple[float | None, Form]] = {}
+
+    def has(self, key: str) -> bool:
+        return bool(_KEY.fullmatch(key)) and (self.folder / f"{key}.json").is_file()
+
+    def task_ids(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(f.name[:-5] for f in self.folder.iterdir() if f.name.endswith(".json"))
+
+    def get(self, key: str) -> Form:
+        if not _KEY.fullmatch(key):
+            raise NotFound(f"no form {key!r}")
+        resource = self.folder / f"{key}.json"
+        stamp = _stamp(resource)
+        with self._lock:
+            hit = self._forms.get(key)
+        if hit is not None and hit[0] == stamp and stamp is not None:
+            return hit[1]
+        if not resource.is_file():
+            raise NotFound(f"no form for task {key!r}")
+        form = parse_form(key, resource.read_text(encoding="utf-8"), self.prefills)
+        with self._lock:
+            self._forms[key] = (stamp, form)
+        return form
+
+    def inputs_of(self, key: str) -> frozenset[str]:
+        """What the task projection copies for task `key` (nothing when it has no form)."""
+        try:
+            return self.get(key).inputs
+        except NotFound:
+            return frozenset()
+
+
+def _stamp(resource: Traversable) -> float | None:
+    if isinstance(resource, Path):
+        try:
+            return resource.stat().st_mtime
+        except FileNotFoundError:
+            return None
+    return 0.0  # inside a wheel or zip: never changes while the process runs
+
+
+def parse_form(key: str, text: str, prefills: Mapping[str, Prefill]) -> Form:
+    """A form from its file's text; refuses a schema or a keyword the engine cannot use."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"form {key} is not JSON: {exc}", {key: [str(exc)]}) from exc
+    schema = raw.get("schema")
+    if not isinstance(raw, dict) or not isinstance(schema, dict):
+        raise ValidationFailed(f"form {key} has no schema", {key: ["no schema"]})
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValidationFailed(
+            f"form {key} has an invalid schema: {exc.message}", {key: [exc.message]}
+        ) from exc
+    properties: Mapping[str, Any] = schema.get("properties") or {}
+    carry_over = tuple(
+        n for n, p in properties.items() if isinstance(p, dict) and p.get("x-carry-over")
+    )
+    prefills_of = {
+        n: p["x-prefill"] for n, p in properties.items() if isinstance(p, dict) and "x-prefill" in p
+    }
+    found_checks = tuple(schema.get("x-checks") or ())
+    notice = raw.get("notice")
+    form = Form(
+        key=key,
+        title=raw.get("title") or {},
+        description=raw.get("description") or {},
+        context=tuple(raw.get("context") or ()),
+        schema=schema,
+        notice=notice if isinstance(notice, dict) else None,
+        carry_over=carry_over,
+        prefills=prefills_of,
+        checks=found_checks,
+        option_lists=tuple(sorted(option_lists(schema))),
+    )
+    try:
+        inputs = _inputs(form, prefills)
+        checks.validate_rules(form.checks)
+    except (UnsafeExpression, ValueError, KeyError, TypeError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise ValidationFailed(f"form {key}: {message}", {key: [message]}) from exc
+    return Form(**{**form.__dict__, "inputs": inputs})
+
+
+def _inputs(form: Form, prefills: Mapping[str, Prefill]) -> frozenset[str]:
+    names = set(form.carry_over) | set(form.context)
+    for rule in form.prefills.values():
+        if isinstance(rule, str):
+            names |= expressions.names_in(rule)
+        elif isinstance(rule, dict) and isinstance(rule.get("function"), str):
+            prefill = prefills.get(rule["function"])
+            if prefill is None:
+                raise ValueError(f"the pack has no prefill {rule['function']!r}")
+            names |= prefill.reads
+        else:
+            raise ValueError("x-prefill is an expression or {'function': name}")
+    if form.notice:
+        if isinstance(form.notice.get("when"), str):
+            names |= expressions.names_in(form.notice["when"])
+        if isinstance(form.notice.get("show"), str):
+            names.add(form.notice["show"])
+    for spec in form.option_lists:
+        names |= variables_of_option_list(spec)
+    return frozenset(names)

@@ -1,0 +1,253 @@
+"""SQLAlchemy 2.0 typed models.
+
+Tables are projections the pages read directly (instances, human tasks, records,
+metric values) plus the append-only event log and the serialized workflow state.
+Nothing here deserialises workflow state: pages read rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine.clock import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """SQLite forgets time zones; every datetime we store is UTC, so say so on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def has_role(self, role: str) -> bool:
+        return role in (self.roles or [])
+
+
+class ProcessDefinition(Base):
+    """One deployed version of one BPMN process; immutable once written."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (
+        UniqueConstraint("process_id", "version"),
+        UniqueConstraint("process_id", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # Deferred: pages and commands name a definition far more often than they parse it.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    filename: Mapped[str] = mapped_column(String(256), default="")
+    called_processes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deployed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Instance(Base):
+    __tablename__ = "instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(128), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    # {process_id: definition_id} of called processes, pinned when the instance starts
+    called_definitions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Hash of event `last_seq`: the next event chains onto it without reading the log.
+    last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    snapshot_seq: Mapped[int] = mapped_column(Integer, default=0)  # seq of workflow_state
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Element ids done / waiting, for drawing the diagram without loading the state.
+    completed_elements: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    active_elements: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    next_timer_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    started_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
+
+
+class WorkflowState(Base):
+    """The latest serialized workflow (spec stripped) and the event seq it reflects."""
+
+    __tablename__ = "workflow_state"
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HumanTask(Base):
+    """Inbox projection: one row per user task that is or was READY."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        # The inbox: open tasks of one role in due order, read straight off this index.
+        Index(
+            "ix_human_task_inbox",
+            "role",
+            text("(due_at IS NULL)"),
+            "due_at",
+            "created_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_human_task_instance", "instance_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    process_id: Mapped[str] = mapped_column(String(128))  # the (sub)process it belongs to
+    bpmn_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    lane: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    label: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|completed|cancelled
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the task's form reads of its data (engine.forms.inputs_of), copied when the
+    # task became READY: the form page never deserialises workflow state.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
+
+    instance: Mapped[Instance] = relationship(lazy="select")
+
+
+class Event(Base):
+    """Append-only history; `seq` is dense per instance (unique, so no gaps or twins)."""
+
+    __tablename__ = "event"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    bpmn_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Record(Base):
+    """The register entry of an instance whose process declares a record (its diagram
+    names a numbering prefix), e.g. a 服务改进记录."""
+
+    __tablename__ = "process_record"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(32), default="registered", index=True)
+    source: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raised_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raised_on: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_on: Mapped[datetime | None] = mapped_column(nullable=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    instance: Mapped[Instance] = relationship(lazy="select")
+
+
+class Metric(Base):
+    """Catalogue of metrics (度量项) with unit and direction."""
+
+    __tablename__ = "metric"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(Text, default="")
+
+
+class MetricValue(Base):
+    """Every measured value with its period: baselines and trends come from here."""
+
+    __tablename__ = "metric_value"
+    __table_args__ = (Index("ix_metric_value_code_at", "code", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    period: Mapped[str] = mapped_column(String(32), default="")
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
+    recorded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Counter(Base):
+    """Yearly sequences (SI-2026, RFC-2026): incremented atomically by one statement."""
+
+    __tablename__ = "counter"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for the write path's plain statements."""
+    return cast(Table, model.__table__)

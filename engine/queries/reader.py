@@ -1,0 +1,276 @@
+"""The read side's front door: what pages, the API, exports and the CLI read, each
+behind the access policy, each in a reader session of its own, each answered with
+plain view objects (engine.queries.views) or JSON-ready dicts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import tzinfo
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+
+from engine.access import Actor, Policy
+from engine.audit import anchors, chain, replay
+from engine.audit.anchors import AnchorProblem
+from engine.dictionary import DataDictionary
+from engine.errors import Forbidden
+from engine.forms.library import FormLibrary
+from engine.pack import Pack
+from engine.persistence.database import Database
+from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
+from engine.queries import audit, instances, register, tasks, users
+from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
+from engine.workflow import definitions
+from engine.workflow.model import Element, ProcessModel, model_of, models_of
+
+
+class Queries:
+    def __init__(self, db: Database, pack: Pack, forms: FormLibrary, policy: Policy) -> None:
+        self.db = db
+        self.pack = pack
+        self.forms = forms
+        self.policy = policy
+        self.dictionary = DataDictionary(pack, forms)
+        self._latest_lock = threading.Lock()
+
+    # ---- inbox and tasks ----------------------------------------------------------------------
+
+    def inbox(self, actor: Actor, instance_id: int | None = None) -> list[TaskRow]:
+        with self.db.sessions() as session:
+            return instances.inbox(session, actor, instance_id)
+
+    def record_numbers(self, instance_ids: set[int]) -> dict[int, str]:
+        with self.db.sessions() as session:
+            return instances.record_numbers(session, instance_ids)
+
+    def task_page(self, actor: Actor, task_id: str) -> tuple[tasks.TaskPage, bool]:
+        """The task page and whether the actor may complete it; refused to someone who
+        may neither work on it nor read every instance."""
+        with self.db.sessions() as session:
+            page = tasks.task_page(session, self.pack, self.forms, task_id)
+        may_work = self.policy.may_work_on(actor, page.task)
+        if not may_work and not self.policy.may_read_all(actor):
+            raise Forbidden("this task belongs to another role or person", reason="task_of_another")
+        return page, may_work
+
+    def open_task(self, task_id: str) -> TaskRow | None:
+        with self.db.sessions() as session:
+            row = session.get(HumanTask, task_id)
+            return instances.task_row(row) if row is not None else None
+
+    # ---- instances ----------------------------------------------------------------------------
+
+    def _require_read(self, session: Any, actor: Actor, instance_id: int) -> None:
+        if not self.policy.may_read_all(actor):
+            self.policy.require_read(
+                actor, instance_id, instances.participation(session, instance_id)
+            )
+
+    def instance(
+        self, actor: Actor, instance_id: int, with_events: bool = True
+    ) -> instances.InstanceView:
+        with self.db.sessions() as session:
+            self._require_read(session, actor, instance_id)
+            return instances.instance_view(session, instance_id, with_events)
+
+    def instance_list(
+        self, actor: Actor, status: str | None = None, limit: int = 200
+    ) -> list[instances.InstanceListRow]:
+        with self.db.sessions() as session:
+            rows = instances.instances(
+                session, status, limit=limit if self.policy.may_read_all(actor) else 2000
+            )
+            if self.policy.may_read_all(actor):
+                return rows
+            readable = self._readable_ids(session, actor, [r.instance.id for r in rows])
+            return [r for r in rows if r.instance.id in readable][:limit]
+
+    def _readable_ids(self, session: Any, actor: Actor, ids: list[int]) -> set[int]:
+        """Of `ids`, the instances `actor` takes part in (see engine.access)."""
+        if not ids:
+            return set()
+        me = actor.username
+        took_part = or_(
+            Instance.started_by == me,
+            exists().where(Event.instance_id == Instance.id, Event.actor == me),
+            exists().where(
+                HumanTask.instance_id == Instance.id,
+                or_(
+                    HumanTask.assignee == me,
+                    HumanTask.claimed_by == me,
+                    HumanTask.completed_by == me,
+                    (HumanTask.status == "open")
+                    & HumanTask.role.in_(sorted(actor.roles))
+                    & HumanTask.assignee.is_(None),
+                ),
+            ),
+        )
+        return set(session.scalars(select(Instance.id).where(Instance.id.in_(ids), took_part)))
+
+    def history(self, actor: Actor, instance_id: int) -> list[dict[str, Any]]:
+        with self.db.snapshot() as session:
+            self._require_read(session, actor, instance_id)
+            return instances.event_dicts(session, instance_id)
+
+    def history_file_name(self, actor: Actor, instance_id: int) -> str:
+        with self.db.sessions() as session:
+            self._require_read(session, actor, instance_id)
+            record = instances.record_of(session, instance_id)
+            return record.number if record else f"instance-{instance_id}"
+
+    def diagram(self, actor: Actor, instance_id: int, definition_id: int | None = None) -> str:
+        with self.db.sessions() as session:
+            self._require_read(session, actor, instance_id)
+            return instances.diagram_xml(session, instance_id, definition_id)
+
+    def latest_version(self, process_id: str) -> int | None:
+        with self.db.sessions() as session:
+            return instances.latest_version(session, process_id)
+
+    def definitions_of(self, instance: InstanceRow) -> list[DefinitionRow]:
+        with self.db.sessions() as session:
+            return instances.definitions_of(session, instance)
+
+    # ---- what diagrams declare ------------------------------------------------------------------
+
+    def elements_of(self, instance: InstanceRow) -> dict[str, Element]:
+        """The elements of the definitions an instance runs on (its own process first,
+        then the processes it calls), by id."""
+        found: dict[str, Element] = {}
+        with self.db.sessions() as session:
+            for definition_id in [
+                instance.definition_id,
+                *(instance.called_definitions or {}).values(),
+            ]:
+                definition = session.get(ProcessDefinition, definition_id)
+                if definition is None:
+                    continue
+                for model in models_of(definition).values():
+                    for element_id, element in model.elements.items():
+                        found.setdefault(element_id, element)
+        return found
+
+    def process_models(self) -> dict[str, ProcessModel]:
+        """The model of each process's latest version."""
+        with self.db.sessions() as session:
+            latest = (
+                select(ProcessDefinition.process_id, func.max(ProcessDefinition.version))
+                .group_by(ProcessDefinition.process_id)
+                .subquery()
+            )
+            rows = session.scalars(
+                select(ProcessDefinition).join(
+                    latest,
+                    (ProcessDefinition.process_id == latest.c.process_id)
+                    & (ProcessDefinition.version == latest.c[1]),
+                )
+            ).all()
+            return {row.process_id: model_of(row) for row in rows}
+
+    def startable(
+        self, actor: Actor, models: dict[str, ProcessModel] | None = None
+    ) -> list[ProcessModel]:
+        """The processes `actor` may start: those no other process calls, whose start
+        event's lane is one of the actor's roles (or lies in no lane). `models`: the
+        latest process models, when the caller has them already."""
+        with self.db.sessions() as session:
+            called = definitions.called_by_others(session)
+        return [
+            model
+            for process_id, model in (models or self.process_models()).items()
+            if process_id not in called and self.policy.may_start(actor, model.starter_lanes)
+        ]
+
+    # ---- audit ------------------------------------------------------------------------------------
+
+    def verify(self, actor: Actor, instance_id: int) -> chain.Verification:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            instances.instance_row(session, instance_id)
+            return chain.verify(session, instance_id)
+
+    def replay(
+        self, actor: Actor, instance_id: int, step: int | None = None
+    ) -> replay.ReplayResult:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            return replay.replay(session, self.pack, instance_id, step)
+
+    def audit_search(
+        self, actor: Actor, filters: audit.SearchFilters, zone: tzinfo
+    ) -> tuple[list[audit.SearchRow], bool, list[tuple[str, str]]]:
+        self.policy.require_audit(actor)
+        with self.db.sessions() as session:
+            rows, more = audit.search(session, filters, zone)
+            return rows, more, users.people(session)
+
+    def audit_view(
+        self, actor: Actor, instance_id: int, step: int | None
+    ) -> tuple[audit.AuditView, int, audit.StepView]:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            view = audit.audit_view(session, self.pack, instance_id)
+            step_no = audit.initial_step(view.replay, step)
+            step_view = audit.step_view(
+                session, self.pack, instance_id, step_no, view.replay, view.verification
+            )
+            return view, step_no, step_view
+
+    def audit_step(
+        self, actor: Actor, instance_id: int, step: int
+    ) -> tuple[InstanceRow, audit.StepView]:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            instance = instances.instance_row(session, instance_id)
+            return instance, audit.step_view(session, self.pack, instance_id, step)
+
+    def anchors(self, actor: Actor, leave_out: set[int] | None = None) -> dict[str, Any]:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            return anchors.take(session, leave_out)
+
+    def check_anchors(self, actor: Actor, document: Any) -> list[AnchorProblem]:
+        self.policy.require_audit(actor)
+        with self.db.snapshot() as session:
+            return anchors.check(session, document)
+
+    def instance_ids(self, actor: Actor) -> list[int]:
+        """Every instance, for a pass over all chains."""
+        self.policy.require_audit(actor)
+        with self.db.sessions() as session:
+            return list(session.scalars(select(Instance.id).order_by(Instance.id)))
+
+    # ---- register and readings ----------------------------------------------------------------
+
+    def records(self, actor: Actor) -> list[dict[str, Any]]:
+        with self.db.sessions() as session:
+            found = register.records(session, self.dictionary.record_fields)
+            if self.policy.may_read_all(actor):
+                return found
+            readable = self._readable_ids(session, actor, [r["instance_id"] for r in found])
+            return [r for r in found if r["instance_id"] in readable]
+
+    def readings(self, actor: Actor, code: str | None = None) -> list[dict[str, Any]]:
+        with self.db.sessions() as session:
+            return register.readings(session, code)
+
+    # ---- users ------------------------------------------------------------------------------------
+
+    def users(self, actor: Actor) -> list[UserRow]:
+        self.policy.require_administer(actor)
+        with self.db.sessions() as session:
+            return users.users(session)
+
+    def user(self, actor: Actor, user_id: int) -> UserRow:
+        self.policy.require_administer(actor)
+        with self.db.sessions() as session:
+            return users.user(session, user_id)
+
+    def active_user(self, user_id: int) -> UserRow | None:
+        with self.db.sessions() as session:
+            return users.active_user(session, user_id)
+
+    def signed_in(self, username: str, password: str) -> UserRow | None:
+        with self.db.sessions() as session:
+            return users.signed_in(session, username, password)

@@ -1,0 +1,51 @@
+"""The settings of one installation, read once from the environment: the web app, the
+CLI and the worker all take them from here.
+
+- `DATABASE_URL`: default a SQLite file `csi.sqlite3` in the instance folder;
+- `CSI_INSTANCE_PATH`: the instance folder (default `./instance`), which holds the
+  SQLite file and, in development, the generated secret key;
+- `SECRET_KEY`: required when `CSI_ENV=production`;
+- `CSI_ENV`: `production` refuses demo users and requires a secret key;
+- `CSI_LOCALE` (`zh_CN` or `en`), `CSI_TIMEZONE` (default Asia/Shanghai), `PORT`;
+- `CSI_PACK`: the procedure pack to run (a module name or a folder; `procedure`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.pack import DEFAULT_PACK
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    secret_key: str | None
+    production: bool
+    locale: str
+    timezone: str
+    port: int
+    pack: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        instance_path = Path(env.get("CSI_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+        return cls(
+            instance_path=instance_path,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
+            secret_key=env.get("SECRET_KEY") or None,
+            production=env.get("CSI_ENV") == "production",
+            locale=env.get("CSI_LOCALE") or "zh_CN",
+            timezone=env.get("CSI_TIMEZONE") or "Asia/Shanghai",
+            port=int(env.get("PORT") or 5000),
+            pack=env.get("CSI_PACK") or DEFAULT_PACK,
+        )
+
+    def ensure_instance_path(self) -> Path:
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        return self.instance_path

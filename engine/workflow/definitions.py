@@ -1,0 +1,178 @@
+"""Deployed definitions: versions by content hash, pinned calls, the specs an
+instance runs on. A version is immutable once written; deploying again the same
+content returns its version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.errors import NotFound, ValidationFailed
+from engine.persistence.models import ProcessDefinition
+from engine.workflow.parsing import ParsedSpecs, parsed_specs
+from engine.workflow.safe_xml import content_hash, safe_tree
+from engine.workflow.validation import DiagramRules, validate_tree
+
+
+@dataclass
+class Deployed:
+    definitions: list[ProcessDefinition]
+    created: bool
+
+
+def deploy(
+    session: Session,
+    xml: bytes,
+    *,
+    filename: str = "diagram.bpmn",
+    deployed_by: str | None = None,
+    rules: DiagramRules,
+    at: datetime | None = None,
+) -> Deployed:
+    """Validate and store one BPMN file; the same content again returns its version."""
+    tree = safe_tree(xml, filename)
+    report = validate_tree(tree, rules, filename)
+    # The file must also parse as SpiffWorkflow sees it, against what it calls.
+    digest = content_hash(xml)
+    text = xml.decode("utf-8")
+    definitions: list[ProcessDefinition] = []
+    created = False
+    for pid, name in report.processes.items():
+        existing = session.scalar(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_id == pid, ProcessDefinition.content_hash == digest
+            )
+        )
+        if existing is not None:
+            definitions.append(existing)
+            continue
+        version = (
+            session.scalar(
+                select(func.max(ProcessDefinition.version)).where(
+                    ProcessDefinition.process_id == pid
+                )
+            )
+            or 0
+        ) + 1
+        definition = ProcessDefinition(
+            process_id=pid,
+            name=name,
+            version=version,
+            content_hash=digest,
+            bpmn_xml=text,
+            filename=filename,
+            called_processes=report.called.get(pid, []),
+            deployed_at=at or utcnow(),
+            deployed_by=deployed_by,
+        )
+        session.add(definition)
+        definitions.append(definition)
+        created = True
+    session.flush()
+    for definition in definitions:
+        _check_parses(session, definition)
+    return Deployed(definitions, created)
+
+
+def _check_parses(session: Session, definition: ProcessDefinition) -> None:
+    try:
+        resolve(session, definition)
+    except SpiffWorkflowException as exc:
+        raise ValidationFailed(
+            f"SpiffWorkflow cannot run {definition.process_id}: {exc}",
+            {definition.process_id: [str(exc)]},
+        ) from exc
+    except NotFound as exc:
+        raise ValidationFailed(exc.message, {definition.process_id: [exc.message]}) from exc
+
+
+def latest(session: Session, process_id: str) -> ProcessDefinition:
+    definition = session.scalar(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+    if definition is None:
+        raise NotFound(f"no deployed process {process_id!r}")
+    return definition
+
+
+def version_of(session: Session, process_id: str, version: int | None) -> ProcessDefinition:
+    """One deployed version of a process (the latest when `version` is None)."""
+    if version is None:
+        return latest(session, process_id)
+    definition = session.scalar(
+        select(ProcessDefinition).where(
+            ProcessDefinition.process_id == process_id, ProcessDefinition.version == version
+        )
+    )
+    if definition is None:
+        raise NotFound(f"no version {version} of {process_id!r}")
+    return definition
+
+
+def called_by_others(session: Session) -> set[str]:
+    """Processes some deployed process calls: they start only as call activities."""
+    called: set[str] = set()
+    for row in session.scalars(select(ProcessDefinition.called_processes)):
+        called.update(row or [])
+    return called
+
+
+def pin_called(session: Session, definition: ProcessDefinition) -> dict[str, int]:
+    """Latest versions of every process `definition` calls, transitively."""
+    pinned: dict[str, int] = {}
+    pending = list(definition.called_processes or [])
+    while pending:
+        pid = pending.pop()
+        if pid in pinned:
+            continue
+        called = latest(session, pid)
+        pinned[pid] = called.id
+        pending.extend(called.called_processes or [])
+    return pinned
+
+
+def resolve(session: Session, definition: ProcessDefinition) -> ParsedSpecs:
+    """Parsed specs for `definition` with the latest versions of what it calls."""
+    pinned = pin_called(session, definition)
+    rows = {definition.id: definition}
+    for def_id in pinned.values():
+        row = session.get(ProcessDefinition, def_id)
+        assert row is not None
+        rows[def_id] = row
+    return parsed_specs(definition.process_id, rows.values())
+
+
+def spec_for_instance(
+    session: Session, definition_id: int, called: Mapping[str, int]
+) -> ParsedSpecs:
+    rows = [session.get(ProcessDefinition, definition_id)]
+    rows += [session.get(ProcessDefinition, i) for i in called.values()]
+    if any(r is None for r in rows):
+        raise NotFound("a pinned process definition is missing")
+    top = rows[0]
+    assert top is not None
+    return parsed_specs(top.process_id, [r for r in rows if r is not None])
+
+
+def describe(definition: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "id": definition.id,
+        "process_id": definition.process_id,
+        "name": definition.name,
+        "version": definition.version,
+        "content_hash": definition.content_hash,
+        "filename": definition.filename,
+        "called_processes": definition.called_processes,
+        "deployed_at": definition.deployed_at.isoformat(),
+        "deployed_by": definition.deployed_by,
+    }

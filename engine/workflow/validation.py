@@ -1,0 +1,163 @@
+"""Validation before deploy: refuse what the runtime could not run safely.
+
+A missing start event, a lane that is no role of the pack, a service the pack does
+not register, an expression outside the whitelist, a user task without a form: each
+is reported with the id of the element it concerns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.process import BpmnValidator
+
+from engine.errors import UnsafeExpression, ValidationFailed
+from engine.workflow import expressions
+from engine.workflow.model import check_models, read_models
+from engine.workflow.safe_xml import BPMN_NS, NS
+
+_validator_lock = threading.Lock()
+_validator: BpmnValidator | None = None
+
+
+def _xsd_validator() -> BpmnValidator:
+    # Loading the BPMN XSD takes ~100 ms: once per process, on first use.
+    global _validator
+    with _validator_lock:
+        if _validator is None:
+            _validator = BpmnValidator()
+        return _validator
+
+
+@dataclass(frozen=True)
+class DiagramRules:
+    """What a diagram may name, as the pack it is deployed into defines it: roles for
+    its lanes, registered services, and (when checked) a form for each user task."""
+
+    role_for_lane: Callable[[str | None], str | None]
+    services: Container[str]
+    has_form: Callable[[str], bool] | None = None
+
+
+@dataclass
+class DiagramReport:
+    """What one BPMN file holds, once it passed validation."""
+
+    processes: dict[str, str]  # process id -> name
+    called: dict[str, list[str]]  # process id -> called process ids
+    user_tasks: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _element_errors(errors: dict[str, list[str]], element_id: str, message: str) -> None:
+    errors.setdefault(element_id or "?", []).append(message)
+
+
+def _owner_id(node: etree._Element) -> str:
+    """Id of the BPMN element a (possibly nested extension) node belongs to."""
+    while node is not None:
+        if etree.QName(node).namespace == BPMN_NS and node.get("id"):
+            return str(node.get("id"))
+        node = node.getparent()
+    return "?"
+
+
+def validate_tree(
+    tree: etree._Element, rules: DiagramRules, filename: str = "diagram.bpmn"
+) -> DiagramReport:
+    """Check one diagram; raise ValidationFailed with reasons keyed by element id."""
+    errors: dict[str, list[str]] = {}
+    if etree.QName(tree).namespace != BPMN_NS or etree.QName(tree).localname != "definitions":
+        raise ValidationFailed("not a BPMN 2.0 file", {filename: ["root is not bpmn:definitions"]})
+
+    try:
+        _xsd_validator().validate(tree, filename)
+    except ValidationException as exc:
+        raise ValidationFailed(
+            f"the diagram does not follow the BPMN 2.0 schema: {exc}", {filename: [str(exc)]}
+        ) from exc
+
+    processes: dict[str, str] = {}
+    called: dict[str, list[str]] = {}
+    user_tasks: dict[str, list[str]] = {}
+    executable = tree.findall("bpmn:process", NS)
+    if not executable:
+        _element_errors(errors, filename, "the file has no process")
+    for process in executable:
+        pid = process.get("id", "")
+        processes[pid] = process.get("name", pid)
+        if not process.findall("bpmn:startEvent", NS):
+            _element_errors(errors, pid, "the process has no start event")
+        lane_of: dict[str, str] = {}
+        for lane in process.iterfind(".//bpmn:lane", NS):
+            # SpiffWorkflow reports a task's lane by the lane's name, so the name (key,
+            # zh or en name of a role) is what must resolve, whatever the id says.
+            if rules.role_for_lane(lane.get("name")) is None:
+                _element_errors(
+                    errors,
+                    lane.get("id", ""),
+                    f"lane {lane.get('name')!r} is not a known role",
+                )
+            for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+                lane_of[(ref.text or "").strip()] = lane.get("id", "")
+        user_tasks[pid] = []
+        for task in process.iterfind(".//bpmn:userTask", NS):
+            tid = task.get("id", "")
+            user_tasks[pid].append(tid)
+            if tid not in lane_of:
+                _element_errors(errors, tid, "a user task must lie in a role's lane")
+            if rules.has_form is not None and not rules.has_form(tid):
+                _element_errors(errors, tid, f"no form forms/{tid}.json for this user task")
+        for op in process.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
+            name = op.get("id", "")
+            if name not in rules.services:
+                _element_errors(errors, _owner_id(op), f"unknown service {name!r}")
+        for tag in ("manualTask", "businessRuleTask", "sendTask", "receiveTask"):
+            for node in process.iterfind(f".//bpmn:{tag}", NS):
+                _element_errors(errors, node.get("id", ""), f"{tag} is not supported")
+        for service in process.iterfind(".//bpmn:serviceTask", NS):
+            if service.find(".//spiffworkflow:serviceTaskOperator", NS) is None:
+                _element_errors(errors, service.get("id", ""), "service task names no service")
+        called[pid] = sorted(
+            {c.get("calledElement", "") for c in process.iterfind(".//bpmn:callActivity", NS)}
+        )
+        _check_expressions(process, errors)
+    check_models(read_models(tree), errors)
+
+    if errors:
+        raise ValidationFailed("the diagram was refused", errors)
+    return DiagramReport(processes, called, user_tasks)
+
+
+def _check_expressions(process: etree._Element, errors: dict[str, list[str]]) -> None:
+    checks: list[tuple[etree._Element, str, bool]] = []
+    for path in (
+        ".//bpmn:conditionExpression",
+        ".//bpmn:timeDuration",
+        ".//bpmn:timeDate",
+        ".//bpmn:timeCycle",
+        ".//bpmn:completionCondition",
+        ".//bpmn:loopCardinality",
+    ):
+        checks += [(n, n.text or "", False) for n in process.iterfind(path, NS)]
+    checks += [(n, n.text or "", True) for n in process.iterfind(".//bpmn:script", NS)]
+    for tag in ("preScript", "postScript"):
+        checks += [(n, n.text or "", True) for n in process.iterfind(f".//spiffworkflow:{tag}", NS)]
+    for param in process.iterfind(".//spiffworkflow:parameter", NS):
+        checks.append((param, param.get("value", ""), False))
+    for prop in process.iterfind(".//spiffworkflow:property", NS):
+        if prop.get("name") == "assignee":
+            checks.append((prop, prop.get("value", ""), False))
+    for node, text, is_script in checks:
+        if not text.strip():
+            continue
+        try:
+            expressions.check(text, script=is_script)
+        except UnsafeExpression as exc:
+            _element_errors(errors, _owner_id(node), f"{text.strip()[:80]!r}: {exc.message}")
+
+
+# -- deployment -----------------------------------------------------------------------
