@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 from engine.errors import Forbidden, NotFound
@@ -50,19 +49,6 @@ SYSTEM = Actor(SYSTEM_ACTOR, frozenset({ADMIN}))
 def operator(name: str) -> Actor:
     """Who the command line acts as: an administrator, recorded by `name`."""
     return Actor(name, frozenset({ADMIN}))
-
-
-class Action(StrEnum):
-    START = "start"
-    CLAIM = "claim"
-    COMPLETE = "complete"
-    READ = "read"
-    HISTORY = "history"
-    VERIFY = "verify"
-    REPLAY = "replay"
-    MIGRATE = "migrate"
-    DEPLOY = "deploy"
-    ADMINISTER = "administer"
 
 
 class TaskLike(Protocol):
@@ -168,7 +154,7 @@ class Policy:
         if not self.may_audit(actor):
             raise Forbidden(
                 "verifying and replaying history is for auditors, administrators and the "
-                "improvement's owner and manager",
+                "roles the pack lets audit",
                 reason="needs_audit",
             )
 
