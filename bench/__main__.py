@@ -223,8 +223,8 @@ class Run:
             "goals": self.verdicts(),
             "profile": self.profile,
             "details": self.details,
-            "notes": self.notes
-            + [
+            "notes": [
+                *self.notes,
                 "Each ratio divides by raw cycles run interleaved with that measurement "
                 "(details: raw_step_ms_interleaved); raw_step_ms is the dedicated run.",
                 "Timers: the worker's fire_due_timers command is handed a time past the "

@@ -153,19 +153,16 @@ def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def client_loop(
-    port: int,
-    tokens: dict[str, str],
-    script: list[tuple[str, str, dict[str, Any]]],
-    window: tuple[float, float],
-    tally: Tally,
-) -> None:
-    start, end = window
-    client = Client(port)
+class _Caller:
+    """One client's requests, each counted in the tally (errors and conflicts by kind)."""
 
-    def call(method: str, path: str, body: Any, user: str) -> tuple[int, Any] | None:
+    def __init__(self, port: int, tokens: dict[str, str], tally: Tally) -> None:
+        self.client, self.tokens, self.tally = Client(port), tokens, tally
+
+    def __call__(self, method: str, path: str, body: Any, user: str) -> tuple[int, Any] | None:
+        tally = self.tally
         try:
-            status, answer = client.call(method, path, body, tokens[user])
+            status, answer = self.client.call(method, path, body, self.tokens[user])
         except (OSError, http.client.HTTPException) as exc:
             with tally.lock:
                 tally.errors[f"{method} {path.split('?')[0]}: {type(exc).__name__}"] += 1
@@ -179,38 +176,55 @@ def client_loop(
                 tally.errors[key] += 1
         return status, answer
 
+
+def _one_cycle(
+    call: _Caller, script: list[tuple[str, str, dict[str, Any]]], end: float, tally: Tally
+) -> bool:
+    """Start one instance and complete its script's tasks; False once the window closed."""
+    started = call("POST", "/api/v1/instances", {"process": "service_improvement"}, "owner")
+    if started is None or started[0] != 201:
+        return True
+    iid = started[1]["id"]
+    with tally.lock:
+        tally.instances += 1
+    for user, bpmn_id, data in script:
+        listed = call("GET", f"/api/v1/tasks?instance={iid}", None, user)
+        if listed is None or listed[0] != 200:
+            return True
+        mine = [t for t in listed[1] if t["bpmn_id"] == bpmn_id]
+        if not mine:
+            with tally.lock:
+                tally.errors[f"no open {bpmn_id} for {user}"] += 1
+            return True
+        sent = time.perf_counter()
+        done = call("POST", f"/api/v1/tasks/{mine[0]['id']}/complete", {"data": data}, user)
+        answered = time.perf_counter()
+        if done is None or done[0] != 200:
+            return True
+        if answered > end:
+            return False
+        with tally.lock:
+            tally.completions += 1
+            tally.complete_latency.append(answered - sent)
+    return True
+
+
+def client_loop(
+    port: int,
+    tokens: dict[str, str],
+    script: list[tuple[str, str, dict[str, Any]]],
+    window: tuple[float, float],
+    tally: Tally,
+) -> None:
+    start, end = window
+    call = _Caller(port, tokens, tally)
     while time.perf_counter() < start:
         time.sleep(0.001)
     try:
-        while time.perf_counter() < end:
-            started = call("POST", "/api/v1/instances", {"process": "service_improvement"}, "owner")
-            if started is None or started[0] != 201:
-                continue
-            iid = started[1]["id"]
-            with tally.lock:
-                tally.instances += 1
-            for user, bpmn_id, data in script:
-                listed = call("GET", f"/api/v1/tasks?instance={iid}", None, user)
-                if listed is None or listed[0] != 200:
-                    break
-                mine = [t for t in listed[1] if t["bpmn_id"] == bpmn_id]
-                if not mine:
-                    with tally.lock:
-                        tally.errors[f"no open {bpmn_id} for {user}"] += 1
-                    break
-                sent = time.perf_counter()
-                done = call("POST", f"/api/v1/tasks/{mine[0]['id']}/complete", {"data": data}, user)
-                answered = time.perf_counter()
-                if done is None or done[0] != 200:
-                    break
-                if answered <= end:
-                    with tally.lock:
-                        tally.completions += 1
-                        tally.complete_latency.append(answered - sent)
-                if answered > end:
-                    return
+        while time.perf_counter() < end and _one_cycle(call, script, end, tally):
+            pass
     finally:
-        client.close()
+        call.client.close()
 
 
 def measure(seconds: float = 20.0) -> dict[str, Any]:

@@ -232,7 +232,8 @@ def replay_command(instance_id: int, step: int | None) -> None:
         click.echo("replay matches the record")
         return
     mismatch = result.mismatch
-    assert mismatch is not None
+    if mismatch is None:
+        return
     click.echo(f"MISMATCH at seq {mismatch.seq} ({mismatch.element or '-'}): {mismatch.message}")
     if mismatch.expected is not None or mismatch.actual is not None:
         click.echo(f"  recorded: {json.dumps(mismatch.expected, ensure_ascii=False)[:500]}")

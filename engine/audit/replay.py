@@ -146,11 +146,16 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
     payload = event.payload or {}
     recorded = payload.get("definition") or {}
     called = {str(k): v for k, v in (payload.get("called") or {}).items()}
-    ids = [recorded.get("id"), *called.values()]
-    rows = [session.get(ProcessDefinition, i) if isinstance(i, int) else None for i in ids]
-    for row in rows:
+    rows: list[ProcessDefinition] = []
+    for definition_id in [recorded.get("id"), *called.values()]:
+        row = (
+            session.get(ProcessDefinition, definition_id)
+            if isinstance(definition_id, int)
+            else None
+        )
         if row is None:
             raise Mismatch(event.seq, None, "a pinned process definition is missing")
+        rows.append(row)
         if safe_xml.content_hash(row.bpmn_xml.encode("utf-8")) != row.content_hash:
             raise Mismatch(
                 event.seq,
@@ -160,7 +165,6 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
                 safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
             )
     top = rows[0]
-    assert top is not None
     if recorded.get("hash") != top.content_hash:
         raise Mismatch(
             event.seq,
@@ -169,7 +173,7 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
             recorded,
             {"id": top.id, "hash": top.content_hash},
         )
-    return parsing.parsed_specs(top.process_id, [r for r in rows if r is not None])
+    return parsing.parsed_specs(top.process_id, rows)
 
 
 def _services_after(events: list[Event], index: int) -> list[Event]:

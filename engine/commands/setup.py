@@ -17,7 +17,7 @@ from engine.persistence import schema
 from engine.persistence.database import Database
 from engine.persistence.models import Metric, ProcessDefinition, User
 
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the documented password of demo users, refused in production
 
 
 def init_database(db: Database, pack: Pack, forms: FormLibrary) -> list[ProcessDefinition]:

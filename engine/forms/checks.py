@@ -19,7 +19,8 @@ Refusals are FieldErrors keyed by path, like schema validation's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -28,7 +29,7 @@ from engine.errors import FieldError
 from engine.pack import CheckFunction
 from engine.workflow import expressions
 
-KINDS = ("unique", "among", "cover", "duration", "function")
+KINDS = ("unique", "among", "cover", "duration", "function")  # see _KINDS
 DEFAULT_MESSAGES = {
     "duplicate": "duplicate",
     "not_allowed": "not one of the allowed values",
@@ -70,13 +71,14 @@ def run(
     """Every refusal the checks find in `submitted`, given the task's instance data."""
     errors: list[FieldError] = []
     scope = {**instance, **submitted}
+    case = _Case(submitted, instance, scope, functions)
     for rule in rules:
         when = rule.get("when")
         if isinstance(when, str) and not _holds(when, scope):
             continue
         declared = rule.get("message")
         texts: Mapping[str, str] = declared if isinstance(declared, Mapping) else {}
-        for path, code in _refusals(rule, submitted, instance, scope, functions):
+        for path, code in _refusals(rule, case):
             message = texts.get("en") or DEFAULT_MESSAGES.get(code, code)
             errors.append(FieldError(path, code, message, texts=texts))
     return errors
@@ -102,45 +104,71 @@ def _rows(data: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
 
 
-def _refusals(
-    rule: Mapping[str, Any],
-    submitted: Mapping[str, Any],
-    instance: Mapping[str, Any],
-    scope: Mapping[str, Any],
-    functions: Mapping[str, CheckFunction],
-) -> Iterable[tuple[str, str]]:
-    kind = kind_of(rule)
-    if kind == "unique":
-        name, key = rule["unique"], rule["key"]
-        seen: set[Any] = set()
-        for i, row in enumerate(_rows(submitted, name)):
-            value = row.get(key)
-            if value in (None, ""):
-                continue
-            if value in seen:
-                yield f"{name}/{i}/{key}", "duplicate"
-            seen.add(value)
-    elif kind == "among":
-        name, key = rule["rows"], rule["key"]
-        allowed = _listed(rule["among"], scope)
-        if allowed:
-            for i, row in enumerate(_rows(submitted, name)):
-                if row.get(key) not in allowed:
-                    yield f"{name}/{i}/{key}", "not_allowed"
-    elif kind == "cover":
-        name, key = rule["rows"], rule["key"]
-        given = {row.get(key) for row in _rows(submitted, name)}
-        if any(value not in given for value in _listed(rule["cover"], scope)):
-            yield name, "missing_row"
-    elif kind == "duration":
-        name = rule["duration"]
-        value = submitted.get(name)
-        if isinstance(value, str) and value and not _is_duration(value):
-            yield name, "duration"
-    else:
-        for path, codes in functions[rule["function"]](submitted, instance).items():
-            for code in codes:
-                yield path, code
+@dataclass(frozen=True)
+class _Case:
+    """What one check looks at: the submitted data, the instance's, both as a scope."""
+
+    submitted: Mapping[str, Any]
+    instance: Mapping[str, Any]
+    scope: Mapping[str, Any]
+    functions: Mapping[str, CheckFunction]
+
+
+Refusals = Iterator[tuple[str, str]]  # (path, code)
+
+
+def _unique(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    name, key = rule["unique"], rule["key"]
+    seen: set[Any] = set()
+    for i, row in enumerate(_rows(case.submitted, name)):
+        value = row.get(key)
+        if value in (None, ""):
+            continue
+        if value in seen:
+            yield f"{name}/{i}/{key}", "duplicate"
+        seen.add(value)
+
+
+def _among(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    name, key = rule["rows"], rule["key"]
+    allowed = _listed(rule["among"], case.scope)
+    if allowed:
+        for i, row in enumerate(_rows(case.submitted, name)):
+            if row.get(key) not in allowed:
+                yield f"{name}/{i}/{key}", "not_allowed"
+
+
+def _cover(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    name, key = rule["rows"], rule["key"]
+    given = {row.get(key) for row in _rows(case.submitted, name)}
+    if any(value not in given for value in _listed(rule["cover"], case.scope)):
+        yield name, "missing_row"
+
+
+def _duration(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    name = rule["duration"]
+    value = case.submitted.get(name)
+    if isinstance(value, str) and value and not _is_duration(value):
+        yield name, "duration"
+
+
+def _function(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    for path, codes in case.functions[rule["function"]](case.submitted, case.instance).items():
+        for code in codes:
+            yield path, code
+
+
+_KINDS: dict[str, Callable[[Mapping[str, Any], _Case], Refusals]] = {
+    "unique": _unique,
+    "among": _among,
+    "cover": _cover,
+    "duration": _duration,
+    "function": _function,
+}
+
+
+def _refusals(rule: Mapping[str, Any], case: _Case) -> Refusals:
+    return _KINDS[kind_of(rule)](rule, case)
 
 
 def _is_duration(value: str) -> bool:

@@ -134,7 +134,8 @@ class Writes:
         import psycopg
 
         raw = connection.connection.dbapi_connection
-        assert raw is not None
+        if raw is None:
+            raise OperationalError("pipelined writes", None, Exception("no open connection"))
         try:
             with raw.pipeline():
                 for statement, params in pending:

@@ -71,7 +71,10 @@ def note_task(
     if log is None and actor_field is None:
         return
     if record.fields is None:
-        assert session is not None, "the record's entries are not loaded"
+        if session is None:
+            raise ValueError(
+                "the record's entries are not loaded and there is no session to read them"
+            )
         stored = session.connection().execute(FIELDS_OF, {"record_id": record.id}).scalar()
         record.fields = dict(stored or {})
     fields = dict(record.fields)

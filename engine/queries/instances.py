@@ -165,7 +165,8 @@ def instance_view(session: Session, instance_id: int, with_events: bool = True) 
         )
     ]
     definition = definition_row(session, instance.definition_id)
-    assert definition is not None, "an instance's definition is never deleted"
+    if definition is None:  # definitions are never deleted: a damaged database
+        raise NotFound(f"the definition of instance {instance_id} is missing")
     return InstanceView(
         instance,
         definition,

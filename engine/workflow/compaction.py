@@ -91,6 +91,21 @@ def _subtree_ids(top: Task) -> set[Any]:
     return kept
 
 
+def _lowest_common_position(path: list[Task], unfinished: list[Task]) -> int | None:
+    """The deepest position on `path` that every unfinished task lies under (None: they
+    do not all hang off one tree)."""
+    position = {task.id: i for i, task in enumerate(path)}
+    lowest = len(path) - 1
+    for task in unfinished[1:]:
+        node: Task | None = task
+        while node is not None and node.id not in position:
+            node = node.parent
+        if node is None:
+            return None
+        lowest = min(lowest, position[node.id])
+    return lowest
+
+
 def compact(
     workflow: BpmnWorkflow, keep: int = KEEP_ANCESTORS, min_dropped: int = MIN_DROPPED
 ) -> int:
@@ -99,15 +114,9 @@ def compact(
     if not unfinished:
         return 0  # a finished workflow never steps again: keep it whole
     path = _path_from_root(unfinished[0])
-    position = {task.id: i for i, task in enumerate(path)}
-    lowest = len(path) - 1
-    for task in unfinished[1:]:
-        node: Task | None = task
-        while node is not None and node.id not in position:
-            node = node.parent
-        if node is None:
-            return 0  # not one tree: leave it to SpiffWorkflow to complain
-        lowest = min(lowest, position[node.id])
+    lowest = _lowest_common_position(path, unfinished)
+    if lowest is None:
+        return 0  # not one tree: leave it to SpiffWorkflow to complain
     cut = lowest - keep
     # path[0] is the root; path[1] the first task under it: nothing to cut above it.
     if cut <= 1:
@@ -118,17 +127,8 @@ def compact(
     dropped = [t for t in workflow.tasks.values() if t.id not in kept]
     if len(dropped) < min_dropped:
         return 0
-    remembered = getattr(workflow, "dropped_elements", None)
-    flows = getattr(workflow, "dropped_flows", None)
-    for task in [*dropped, top]:
-        flow = flow_into(task) if task.has_state(TaskState.COMPLETED) else None
-        if flows is not None and flow is not None and flow not in flows:
-            flows.append(flow)
+    _remember_what_was_done(workflow, dropped, top)
     for task in dropped:
-        if remembered is not None and task.has_state(TaskState.COMPLETED):
-            element = _element(task)
-            if element is not None and element not in remembered:
-                remembered.append(element)
         if task.id in workflow.subprocesses:
             workflow.delete_subprocess(task)
     for task in dropped:
@@ -136,3 +136,20 @@ def compact(
     root._children = [top.id]
     top._parent = root.id
     return len(dropped)
+
+
+def _remember_what_was_done(workflow: BpmnWorkflow, dropped: list[Task], top: Task) -> None:
+    """Keep, in order, the elements the dropped tasks completed and the flows taken into
+    them: the diagram and the audit trail still show them."""
+    remembered = getattr(workflow, "dropped_elements", None)
+    flows = getattr(workflow, "dropped_flows", None)
+    if flows is not None:
+        for task in [*dropped, top]:
+            flow = flow_into(task) if task.has_state(TaskState.COMPLETED) else None
+            if flow is not None and flow not in flows:
+                flows.append(flow)
+    if remembered is not None:
+        for task in dropped:
+            element = _element(task) if task.has_state(TaskState.COMPLETED) else None
+            if element is not None and element not in remembered:
+                remembered.append(element)

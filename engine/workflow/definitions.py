@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
@@ -147,7 +146,8 @@ def resolve(session: Session, definition: ProcessDefinition) -> ParsedSpecs:
     rows = {definition.id: definition}
     for def_id in pinned.values():
         row = session.get(ProcessDefinition, def_id)
-        assert row is not None
+        if row is None:
+            raise NotFound("a pinned process definition is missing")
         rows[def_id] = row
     return parsed_specs(definition.process_id, rows.values())
 
@@ -155,24 +155,11 @@ def resolve(session: Session, definition: ProcessDefinition) -> ParsedSpecs:
 def spec_for_instance(
     session: Session, definition_id: int, called: Mapping[str, int]
 ) -> ParsedSpecs:
-    rows = [session.get(ProcessDefinition, definition_id)]
-    rows += [session.get(ProcessDefinition, i) for i in called.values()]
-    if any(r is None for r in rows):
-        raise NotFound("a pinned process definition is missing")
-    top = rows[0]
-    assert top is not None
-    return parsed_specs(top.process_id, [r for r in rows if r is not None])
-
-
-def describe(definition: ProcessDefinition) -> dict[str, Any]:
-    return {
-        "id": definition.id,
-        "process_id": definition.process_id,
-        "name": definition.name,
-        "version": definition.version,
-        "content_hash": definition.content_hash,
-        "filename": definition.filename,
-        "called_processes": definition.called_processes,
-        "deployed_at": definition.deployed_at.isoformat(),
-        "deployed_by": definition.deployed_by,
-    }
+    """The specs an instance runs on: its definition and the pinned called ones."""
+    rows: list[ProcessDefinition] = []
+    for wanted in [definition_id, *called.values()]:
+        row = session.get(ProcessDefinition, wanted)
+        if row is None:
+            raise NotFound("a pinned process definition is missing")
+        rows.append(row)
+    return parsed_specs(rows[0].process_id, rows)

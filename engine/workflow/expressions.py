@@ -131,43 +131,53 @@ def _refuse(node: ast.AST, reason: str) -> UnsafeExpression:
     return UnsafeExpression(f"{reason}{where}")
 
 
+def _check_format_spec(node: ast.FormattedValue) -> None:
+    if node.format_spec is None:
+        return
+    spec = "".join(
+        str(part.value) for part in ast.walk(node.format_spec) if isinstance(part, ast.Constant)
+    )
+    if any(isinstance(part, ast.FormattedValue) for part in ast.walk(node.format_spec)):
+        raise _refuse(node, "a format spec must be literal")
+    if any(int(w) > MAX_FORMAT_WIDTH for w in re.findall(r"\d+", spec)):
+        raise _refuse(node, f"a format width may be at most {MAX_FORMAT_WIDTH}")
+
+
+def _check_power(node: ast.BinOp) -> None:
+    exponent = node.right
+    if not (
+        isinstance(exponent, ast.Constant)
+        and isinstance(exponent.value, int | float)
+        and abs(exponent.value) <= MAX_POWER_EXPONENT
+    ):
+        raise _refuse(node, f"'**' needs a literal exponent of at most {MAX_POWER_EXPONENT}")
+
+
+def _check_node(node: ast.AST) -> None:
+    """Refuse one node the whitelist does not allow, with the reason."""
+    if isinstance(node, ast.Attribute):
+        raise _refuse(node, "attribute access is not allowed")
+    if not isinstance(node, _ALLOWED_NODES):
+        raise _refuse(node, f"{type(node).__name__} is not allowed")
+    if isinstance(node, ast.Name) and node.id.startswith("_"):
+        raise _refuse(node, f"name {node.id!r} is not allowed")
+    if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
+        raise _refuse(node, "this keyword argument is not allowed")
+    if isinstance(node, ast.Call) and (
+        not isinstance(node.func, ast.Name) or node.func.id not in SAFE_FUNCTIONS
+    ):
+        raise _refuse(node, "only these functions may be called: " + ", ".join(SAFE_FUNCTIONS))
+    if isinstance(node, ast.comprehension) and node.is_async:
+        raise _refuse(node, "async comprehensions are not allowed")
+    if isinstance(node, ast.FormattedValue):
+        _check_format_spec(node)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        _check_power(node)
+
+
 def _check_tree(tree: ast.AST) -> None:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            raise _refuse(node, "attribute access is not allowed")
-        if not isinstance(node, _ALLOWED_NODES):
-            raise _refuse(node, f"{type(node).__name__} is not allowed")
-        if isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise _refuse(node, f"name {node.id!r} is not allowed")
-        if isinstance(node, ast.keyword) and (node.arg is None or node.arg.startswith("_")):
-            raise _refuse(node, "this keyword argument is not allowed")
-        if isinstance(node, ast.Call) and (
-            not isinstance(node.func, ast.Name) or node.func.id not in SAFE_FUNCTIONS
-        ):
-            raise _refuse(node, "only these functions may be called: " + ", ".join(SAFE_FUNCTIONS))
-        if isinstance(node, ast.comprehension) and node.is_async:
-            raise _refuse(node, "async comprehensions are not allowed")
-        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
-            spec = "".join(
-                str(part.value)
-                for part in ast.walk(node.format_spec)
-                if isinstance(part, ast.Constant)
-            )
-            widths = [int(w) for w in re.findall(r"\d+", spec)]
-            if any(isinstance(part, ast.FormattedValue) for part in ast.walk(node.format_spec)):
-                raise _refuse(node, "a format spec must be literal")
-            if any(w > MAX_FORMAT_WIDTH for w in widths):
-                raise _refuse(node, f"a format width may be at most {MAX_FORMAT_WIDTH}")
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            exponent = node.right
-            if not (
-                isinstance(exponent, ast.Constant)
-                and isinstance(exponent.value, int | float)
-                and abs(exponent.value) <= MAX_POWER_EXPONENT
-            ):
-                raise _refuse(
-                    node, f"'**' needs a literal exponent of at most {MAX_POWER_EXPONENT}"
-                )
+        _check_node(node)
 
 
 def _parse(source: str, mode: str) -> ast.AST:
@@ -289,7 +299,8 @@ class _Guards(ast.NodeTransformer):
 
 def _guarded(tree: ast.Expression) -> ast.Expression:
     guarded = _Guards().visit(tree)
-    assert isinstance(guarded, ast.Expression)
+    if not isinstance(guarded, ast.Expression):  # the guards replace nodes below the root only
+        raise UnsafeExpression("the expression could not be guarded")
     return ast.fix_missing_locations(guarded)
 
 
@@ -297,7 +308,8 @@ def _guarded(tree: ast.Expression) -> ast.Expression:
 def compile_expression(source: str) -> Any:
     """Check and compile one expression; the code object is cached by its text."""
     tree = _parse(source, "eval")
-    assert isinstance(tree, ast.Expression)
+    if not isinstance(tree, ast.Expression):
+        raise UnsafeExpression("not an expression")
     _check_tree(tree)
     return compile(_guarded(tree), "<expression>", "eval")
 
@@ -306,7 +318,8 @@ def compile_expression(source: str) -> Any:
 def compile_script(source: str) -> tuple[tuple[str, Any], ...]:
     """Check and compile a script: each statement must be `name = expression`."""
     module = _parse(source, "exec")
-    assert isinstance(module, ast.Module)
+    if not isinstance(module, ast.Module):
+        raise UnsafeExpression("not a script")
     steps: list[tuple[str, Any]] = []
     for statement in module.body:
         if not (

@@ -49,7 +49,7 @@ class DiagramReport:
 
     processes: dict[str, str]  # process id -> name
     called: dict[str, list[str]]  # process id -> called process ids
-    user_tasks: dict[str, list[str]] = field(default_factory=dict)
+    user_tasks: dict[str, list[str]] = field(default_factory=dict)  # process id -> task ids
 
 
 def _element_errors(errors: dict[str, list[str]], element_id: str, message: str) -> None:
@@ -69,10 +69,8 @@ def validate_tree(
     tree: etree._Element, rules: DiagramRules, filename: str = "diagram.bpmn"
 ) -> DiagramReport:
     """Check one diagram; raise ValidationFailed with reasons keyed by element id."""
-    errors: dict[str, list[str]] = {}
     if etree.QName(tree).namespace != BPMN_NS or etree.QName(tree).localname != "definitions":
         raise ValidationFailed("not a BPMN 2.0 file", {filename: ["root is not bpmn:definitions"]})
-
     try:
         _xsd_validator().validate(tree, filename)
     except ValidationException as exc:
@@ -80,56 +78,79 @@ def validate_tree(
             f"the diagram does not follow the BPMN 2.0 schema: {exc}", {filename: [str(exc)]}
         ) from exc
 
-    processes: dict[str, str] = {}
-    called: dict[str, list[str]] = {}
-    user_tasks: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {}
+    report = DiagramReport({}, {})
     executable = tree.findall("bpmn:process", NS)
     if not executable:
         _element_errors(errors, filename, "the file has no process")
     for process in executable:
         pid = process.get("id", "")
-        processes[pid] = process.get("name", pid)
+        report.processes[pid] = process.get("name", pid)
         if not process.findall("bpmn:startEvent", NS):
             _element_errors(errors, pid, "the process has no start event")
-        lane_of: dict[str, str] = {}
-        for lane in process.iterfind(".//bpmn:lane", NS):
-            # SpiffWorkflow reports a task's lane by the lane's name, so the name (key,
-            # zh or en name of a role) is what must resolve, whatever the id says.
-            if rules.role_for_lane(lane.get("name")) is None:
-                _element_errors(
-                    errors,
-                    lane.get("id", ""),
-                    f"lane {lane.get('name')!r} is not a known role",
-                )
-            for ref in lane.iterfind("bpmn:flowNodeRef", NS):
-                lane_of[(ref.text or "").strip()] = lane.get("id", "")
-        user_tasks[pid] = []
-        for task in process.iterfind(".//bpmn:userTask", NS):
-            tid = task.get("id", "")
-            user_tasks[pid].append(tid)
-            if tid not in lane_of:
-                _element_errors(errors, tid, "a user task must lie in a role's lane")
-            if rules.has_form is not None and not rules.has_form(tid):
-                _element_errors(errors, tid, f"no form forms/{tid}.json for this user task")
-        for op in process.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
-            name = op.get("id", "")
-            if name not in rules.services:
-                _element_errors(errors, _owner_id(op), f"unknown service {name!r}")
-        for tag in ("manualTask", "businessRuleTask", "sendTask", "receiveTask"):
-            for node in process.iterfind(f".//bpmn:{tag}", NS):
-                _element_errors(errors, node.get("id", ""), f"{tag} is not supported")
-        for service in process.iterfind(".//bpmn:serviceTask", NS):
-            if service.find(".//spiffworkflow:serviceTaskOperator", NS) is None:
-                _element_errors(errors, service.get("id", ""), "service task names no service")
-        called[pid] = sorted(
+        report.user_tasks[pid] = _check_user_tasks(
+            process, _check_lanes(process, rules, errors), rules, errors
+        )
+        _check_services(process, rules, errors)
+        report.called[pid] = sorted(
             {c.get("calledElement", "") for c in process.iterfind(".//bpmn:callActivity", NS)}
         )
         _check_expressions(process, errors)
     check_models(read_models(tree), errors)
-
     if errors:
         raise ValidationFailed("the diagram was refused", errors)
-    return DiagramReport(processes, called, user_tasks)
+    return report
+
+
+def _check_lanes(
+    process: etree._Element, rules: DiagramRules, errors: dict[str, list[str]]
+) -> dict[str, str]:
+    """Every lane names a role; returns the lane id of each element a lane holds."""
+    lane_of: dict[str, str] = {}
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        # SpiffWorkflow reports a task's lane by the lane's name, so the name (key, zh or
+        # en name of a role) is what must resolve, whatever the id says.
+        if rules.role_for_lane(lane.get("name")) is None:
+            _element_errors(
+                errors, lane.get("id", ""), f"lane {lane.get('name')!r} is not a known role"
+            )
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            lane_of[(ref.text or "").strip()] = lane.get("id", "")
+    return lane_of
+
+
+def _check_user_tasks(
+    process: etree._Element,
+    lane_of: dict[str, str],
+    rules: DiagramRules,
+    errors: dict[str, list[str]],
+) -> list[str]:
+    """Each user task lies in a role's lane and has a form; returns their ids."""
+    found = []
+    for task in process.iterfind(".//bpmn:userTask", NS):
+        tid = task.get("id", "")
+        found.append(tid)
+        if tid not in lane_of:
+            _element_errors(errors, tid, "a user task must lie in a role's lane")
+        if rules.has_form is not None and not rules.has_form(tid):
+            _element_errors(errors, tid, f"no form forms/{tid}.json for this user task")
+    return found
+
+
+def _check_services(
+    process: etree._Element, rules: DiagramRules, errors: dict[str, list[str]]
+) -> None:
+    """Service tasks name a service the pack registers; unsupported task kinds refused."""
+    for op in process.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
+        name = op.get("id", "")
+        if name not in rules.services:
+            _element_errors(errors, _owner_id(op), f"unknown service {name!r}")
+    for tag in ("manualTask", "businessRuleTask", "sendTask", "receiveTask"):
+        for node in process.iterfind(f".//bpmn:{tag}", NS):
+            _element_errors(errors, node.get("id", ""), f"{tag} is not supported")
+    for service in process.iterfind(".//bpmn:serviceTask", NS):
+        if service.find(".//spiffworkflow:serviceTaskOperator", NS) is None:
+            _element_errors(errors, service.get("id", ""), "service task names no service")
 
 
 def _check_expressions(process: etree._Element, errors: dict[str, list[str]]) -> None:

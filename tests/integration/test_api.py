@@ -185,7 +185,7 @@ def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: Fla
         client.post("/api/v1/instances", json={}, headers=api.headers("admin")).status_code == 201
     )
     api.complete("owner", task["id"], REGISTER)
-    po1_task = [t for t in api.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics"][0]
+    po1_task = next(t for t in api.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics")
     assert po1_task["assignee"] == "po1"
     response = client.post(
         f"/api/v1/tasks/{po1_task['id']}/complete",

@@ -129,7 +129,7 @@ def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> N
             runtime.complete_task(
                 task_id, actors[username], {"metrics": [{"name": "可用率", "method": "监控"}]}
             )
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=complete, args=item) for item in work]

@@ -23,7 +23,10 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
-    assert connection is not None, "engine.persistence.schema passes an open connection"
+    if connection is None:
+        raise RuntimeError(
+            "migrations run through engine.persistence.schema, which opens a connection"
+        )
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
