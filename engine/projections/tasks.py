@@ -54,6 +54,7 @@ class TaskRows:
     def values(self, instance_id: int, task: Task, now: datetime) -> dict[str, Any]:
         bpmn_id = stepping.element(task) or task.task_spec.name
         assignee = stepping.assignee_of(task)
+        reads = self.forms.inputs_of(bpmn_id)
         due = _duration(stepping.properties(task).get("due_in"))
         return {
             "id": str(task.id),
@@ -71,9 +72,7 @@ class TaskRows:
             "due_at": now + due if due else None,
             "completed_at": None,
             "completed_by": None,
-            "data": plain(
-                {k: v for k, v in task.data.items() if k in self.forms.inputs_of(bpmn_id)}
-            ),
+            "data": plain({k: v for k, v in task.data.items() if k in reads}),
         }
 
     def label(self, task: Task, assignee: str | None) -> str:
