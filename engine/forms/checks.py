@@ -51,6 +51,8 @@ def validate_rules(rules: Iterable[Any]) -> None:
         if not isinstance(rule, Mapping):
             raise ValueError("each x-checks entry is an object")
         kind = kind_of(rule)
+        if not isinstance(rule[kind], str):
+            raise ValueError(f"a check's {kind!r} must be text")
         if kind in ("among", "cover") and not (
             isinstance(rule.get("rows"), str) and isinstance(rule.get("key"), str)
         ):
@@ -99,9 +101,13 @@ def _listed(expression: str, scope: Mapping[str, Any]) -> list[Any]:
     return list(value) if isinstance(value, list | tuple | set | frozenset) else []
 
 
-def _rows(data: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+def _rows(data: Mapping[str, Any], name: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """The rows of a list that are objects, each with its index in the list (the path
+    of a refusal names the row as submitted)."""
     rows = data.get(name)
-    return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+    if not isinstance(rows, list):
+        return []
+    return [(i, row) for i, row in enumerate(rows) if isinstance(row, Mapping)]
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ Refusals = Iterator[tuple[str, str]]  # (path, code)
 def _unique(rule: Mapping[str, Any], case: _Case) -> Refusals:
     name, key = rule["unique"], rule["key"]
     seen: set[Any] = set()
-    for i, row in enumerate(_rows(case.submitted, name)):
+    for i, row in _rows(case.submitted, name):
         value = row.get(key)
         if value in (None, ""):
             continue
@@ -133,14 +139,14 @@ def _among(rule: Mapping[str, Any], case: _Case) -> Refusals:
     name, key = rule["rows"], rule["key"]
     allowed = _listed(rule["among"], case.scope)
     if allowed:
-        for i, row in enumerate(_rows(case.submitted, name)):
+        for i, row in _rows(case.submitted, name):
             if row.get(key) not in allowed:
                 yield f"{name}/{i}/{key}", "not_allowed"
 
 
 def _cover(rule: Mapping[str, Any], case: _Case) -> Refusals:
     name, key = rule["rows"], rule["key"]
-    given = {row.get(key) for row in _rows(case.submitted, name)}
+    given = {row.get(key) for _, row in _rows(case.submitted, name)}
     if any(value not in given for value in _listed(rule["cover"], case.scope)):
         yield name, "missing_row"
 

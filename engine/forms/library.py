@@ -102,8 +102,8 @@ def parse_form(key: str, text: str, prefills: Mapping[str, Prefill]) -> Form:
         raw = json.loads(text)
     except ValueError as exc:
         raise ValidationFailed(f"form {key} is not JSON: {exc}", {key: [str(exc)]}) from exc
-    schema = raw.get("schema")
-    if not isinstance(raw, dict) or not isinstance(schema, dict):
+    schema = raw.get("schema") if isinstance(raw, dict) else None
+    if not isinstance(schema, dict):
         raise ValidationFailed(f"form {key} has no schema", {key: ["no schema"]})
     try:
         Draft202012Validator.check_schema(schema)
@@ -118,21 +118,20 @@ def parse_form(key: str, text: str, prefills: Mapping[str, Prefill]) -> Form:
     prefills_of = {
         n: p["x-prefill"] for n, p in properties.items() if isinstance(p, dict) and "x-prefill" in p
     }
-    found_checks = tuple(schema.get("x-checks") or ())
     notice = raw.get("notice")
-    form = Form(
-        key=key,
-        title=raw.get("title") or {},
-        description=raw.get("description") or {},
-        context=tuple(raw.get("context") or ()),
-        schema=schema,
-        notice=notice if isinstance(notice, dict) else None,
-        carry_over=carry_over,
-        prefills=prefills_of,
-        checks=found_checks,
-        option_lists=tuple(sorted(option_lists(schema))),
-    )
     try:
+        form = Form(
+            key=key,
+            title=raw.get("title") or {},
+            description=raw.get("description") or {},
+            context=tuple(raw.get("context") or ()),
+            schema=schema,
+            notice=notice if isinstance(notice, dict) else None,
+            carry_over=carry_over,
+            prefills=prefills_of,
+            checks=tuple(schema.get("x-checks") or ()),
+            option_lists=tuple(sorted(option_lists(schema))),
+        )
         inputs = _inputs(form, prefills)
         checks.validate_rules(form.checks)
     except (UnsafeExpression, ValueError, KeyError, TypeError) as exc:

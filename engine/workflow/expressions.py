@@ -381,11 +381,34 @@ def names_in(source: str) -> frozenset[str]:
     tree = _parse(source, "eval")
     _check_tree(tree)
     loaded: set[str] = set()
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (bound if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
-    return frozenset(loaded - bound - set(SAFE_FUNCTIONS))
+    _free_names(tree, frozenset(), loaded)
+    return frozenset(loaded - set(SAFE_FUNCTIONS))
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+def _free_names(node: ast.AST, bound: frozenset[str], found: set[str]) -> None:
+    """Add to `found` the names `node` loads that no enclosing comprehension binds. A
+    comprehension's names are bound only inside it (`x + [x for x in xs]` reads x), and
+    its first iterable is evaluated outside it (`[m for m in m]` reads m)."""
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Load) and node.id not in bound:
+            found.add(node.id)
+        return
+    if isinstance(node, _COMPREHENSIONS):
+        inner = bound
+        for generator in node.generators:
+            _free_names(generator.iter, inner, found)
+            inner = inner | {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}
+            for condition in generator.ifs:
+                _free_names(condition, inner, found)
+        results = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        for result in results:
+            _free_names(result, inner, found)
+        return
+    for child in ast.iter_child_nodes(node):
+        _free_names(child, bound, found)
 
 
 def check(source: str, *, script: bool = False) -> None:

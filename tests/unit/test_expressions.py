@@ -134,3 +134,83 @@ def test_later_lines_see_earlier_assignments() -> None:
 def test_expressions_cannot_claim_unbounded_memory(source: str) -> None:
     with pytest.raises(UnsafeExpression):
         expressions.evaluate(source, {"n": 2})
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("a + b", {"a", "b"}),
+        ("1", set()),
+        ("x if y else z", {"x", "y", "z"}),
+        ("f'{a}-{b:>3}'", {"a", "b"}),
+        ("get(d, 'k') + len(xs) + max(ys)", {"d", "xs", "ys"}),  # functions are no variables
+        ("len", set()),
+        ("[m['c'] for m in ms if m != x]", {"ms", "x"}),
+        ("{k: v for k, v in zip(ks, vs)}", {"ks", "vs"}),
+        ("{k for (k, v) in pairs if v}", {"pairs"}),
+        ("[[j for j in i] for i in rows]", {"rows"}),
+        ("[a for a in xs for b in a if b > limit]", {"xs", "limit"}),
+        ("sum(n for n in ns)", {"ns"}),
+        # a comprehension binds its names only inside itself
+        ("x + [x for x in xs]", {"x", "xs"}),
+        ("[x for x in xs] + [y for y in x]", {"xs", "x"}),
+        ("[m for m in m]", {"m"}),  # the first iterable is read outside
+        ("[a for a in xs for c in a]", {"xs"}),  # later iterables are read inside
+    ],
+)
+def test_names_in(source: str, names: set[str]) -> None:
+    assert expressions.names_in(source) == names
+
+
+@pytest.mark.parametrize("source", ["a.b", "_x + 1", "1 +"])
+def test_names_in_refuses_what_evaluation_would(source: str) -> None:
+    with pytest.raises(UnsafeExpression):
+        expressions.names_in(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "expected"),
+    [
+        ("absent is None", {}, True),
+        ("(metrics or []) + [1]", {}, [1]),
+        ("a or b", {"b": 2}, 2),
+        ("[x for x in xs] + (x or [])", {"xs": [1]}, [1]),  # x is read outside: None
+        ("present", {"present": 0}, 0),
+    ],
+)
+def test_evaluate_over_reads_absent_variables_as_none(
+    source: str, data: dict[str, object], expected: object
+) -> None:
+    before = dict(data)
+    assert expressions.evaluate_over(source, data) == expected
+    assert data == before  # the None stand-ins are not written back
+
+
+def test_evaluate_leaves_absent_variables_undefined() -> None:
+    with pytest.raises(NameError):
+        expressions.evaluate("absent", {})
+
+
+@pytest.mark.parametrize(
+    ("container", "key", "default", "expected"),
+    [
+        ({"k": 1}, "k", None, 1),
+        ({"k": None}, "k", 5, None),
+        ({"k": 1}, "z", None, None),
+        ({"k": 1}, "z", 5, 5),
+        ([10, 20], 1, None, 20),
+        ([10, 20], -2, None, 10),
+        ([10, 20], 2, "d", "d"),
+        ([10, 20], -3, "d", "d"),
+        ([10, 20], "0", "d", "d"),
+        ((10, 20), 0, None, 10),
+        ("abc", 0, "d", "d"),
+        (None, "k", "d", "d"),
+        (5, 0, None, None),
+    ],
+)
+def test_get(container: object, key: object, default: object, expected: object) -> None:
+    names = {"c": container, "k": key, "d": default}
+    assert expressions.evaluate("get(c, k, d)", names) == expected
+    if default is None:
+        assert expressions.evaluate("get(c, k)", names) == expected
