@@ -313,9 +313,7 @@ class RawDoor:
     def __init__(self, parsed: parsing.ParsedSpecs, actors: dict[str, Actor]) -> None:
         self.parsed = parsed
         self.actors = actors
-        self.labels = TaskRows(
-            PACK.roles, FormLibrary(PACK.forms_dir, PACK.prefills), parsed.models
-        )
+        self.labels = TaskRows(PACK.roles, FormLibrary.of(PACK), parsed.models)
         self.workflow: BpmnWorkflow | None = None
         self.samples = Samples()
         self.position = 0

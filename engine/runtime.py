@@ -39,7 +39,7 @@ class Runtime:
         clock: Clock = utcnow,
     ) -> None:
         self.pack = pack or load(DEFAULT_PACK)
-        self.forms = FormLibrary(self.pack.forms_dir, self.pack.prefills)
+        self.forms = FormLibrary.of(self.pack)
         self.policy = Policy(self.pack.roles)
         self.ctx = CommandContext(
             db=db,

@@ -102,7 +102,7 @@ def fresh_demo_database(url: str, pack: Pack) -> Database:
         with db.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
-    init_database(db, pack, FormLibrary(pack.forms_dir, pack.prefills))
+    init_database(db, pack, FormLibrary.of(pack))
     with db.transaction() as session:
         seed_demo_users(session, pack)
     return db

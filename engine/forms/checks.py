@@ -19,7 +19,7 @@ Refusals are FieldErrors keyed by path, like schema validation's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,9 @@ def kind_of(rule: Mapping[str, Any]) -> str:
     return found[0]
 
 
-def validate_rules(rules: Iterable[Any]) -> None:
-    """Refuse a check the engine cannot run (unknown kind, unsafe expression)."""
+def validate_rules(rules: Iterable[Any], functions: Container[str] | None = None) -> None:
+    """Refuse a check the engine cannot run (unknown kind, unsafe expression, a function
+    the pack does not register when `functions` names those it does)."""
     for rule in rules:
         if not isinstance(rule, Mapping):
             raise ValueError("each x-checks entry is an object")
@@ -59,6 +60,8 @@ def validate_rules(rules: Iterable[Any]) -> None:
             raise ValueError(f"a {kind!r} check names its 'rows' and 'key'")
         if kind == "unique" and not isinstance(rule.get("key"), str):
             raise ValueError("a 'unique' check names its 'key'")
+        if kind == "function" and functions is not None and rule["function"] not in functions:
+            raise ValueError(f"the pack has no check {rule['function']!r}")
         for source in (rule.get("when"), rule.get(kind) if kind in ("among", "cover") else None):
             if isinstance(source, str):
                 expressions.check(source)

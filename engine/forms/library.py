@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 from engine.errors import NotFound, UnsafeExpression, ValidationFailed
 from engine.forms import checks
 from engine.forms.options import option_lists, variables_of_option_list
-from engine.pack import Prefill
+from engine.pack import Pack, Prefill
 from engine.workflow import expressions
 
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
@@ -49,11 +49,22 @@ class FormLibrary:
     """The forms of one pack's `forms` folder, keyed by user task id. A file is read
     again when its modification time changes (a form edited beside a running server)."""
 
-    def __init__(self, folder: Traversable, prefills: Mapping[str, Prefill]) -> None:
+    def __init__(
+        self,
+        folder: Traversable,
+        prefills: Mapping[str, Prefill],
+        check_functions: Container[str] | None = None,
+    ) -> None:
         self.folder = folder
         self.prefills = prefills
+        self.check_functions = check_functions
         self._lock = threading.Lock()
         self._forms: dict[str, tuple[float | None, Form]] = {}
+
+    @classmethod
+    def of(cls, pack: Pack) -> FormLibrary:
+        """The forms of `pack`, checked against the prefills and checks it registers."""
+        return cls(pack.forms_dir, pack.prefills, pack.checks)
 
     def has(self, key: str) -> bool:
         return bool(_KEY.fullmatch(key)) and (self.folder / f"{key}.json").is_file()
@@ -74,7 +85,9 @@ class FormLibrary:
             return hit[1]
         if not resource.is_file():
             raise NotFound(f"no form for task {key!r}")
-        form = parse_form(key, resource.read_text(encoding="utf-8"), self.prefills)
+        form = parse_form(
+            key, resource.read_text(encoding="utf-8"), self.prefills, self.check_functions
+        )
         with self._lock:
             self._forms[key] = (stamp, form)
         return form
@@ -96,7 +109,12 @@ def _stamp(resource: Traversable) -> float | None:
     return 0.0  # inside a wheel or zip: never changes while the process runs
 
 
-def parse_form(key: str, text: str, prefills: Mapping[str, Prefill]) -> Form:
+def parse_form(
+    key: str,
+    text: str,
+    prefills: Mapping[str, Prefill],
+    check_functions: Container[str] | None = None,
+) -> Form:
     """A form from its file's text; refuses a schema or a keyword the engine cannot use."""
     try:
         raw = json.loads(text)
@@ -133,7 +151,7 @@ def parse_form(key: str, text: str, prefills: Mapping[str, Prefill]) -> Form:
             option_lists=tuple(sorted(option_lists(schema))),
         )
         inputs = _inputs(form, prefills)
-        checks.validate_rules(form.checks)
+        checks.validate_rules(form.checks, check_functions)
     except (UnsafeExpression, ValueError, KeyError, TypeError) as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise ValidationFailed(f"form {key}: {message}", {key: [message]}) from exc

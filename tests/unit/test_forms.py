@@ -374,3 +374,15 @@ def test_defaults_come_from_properties_only() -> None:
     }
     assert defaults(schema) == {"a": [1]}
     assert defaults({}) == {}
+
+
+def test_a_check_function_the_pack_does_not_register_is_refused_when_the_form_loads() -> None:
+    text = json.dumps(
+        {"schema": {"type": "object", "properties": {}, "x-checks": [{"function": "nope"}]}}
+    )
+    with pytest.raises(ValidationFailed, match="no check 'nope'"):
+        parse_form("f", text, {}, check_functions={"known"})
+    known = json.dumps(
+        {"schema": {"type": "object", "properties": {}, "x-checks": [{"function": "known"}]}}
+    )
+    assert parse_form("f", known, {}, check_functions={"known"}).checks == ({"function": "known"},)
