@@ -6,7 +6,8 @@ variables no form sets (service results, multi-instance collections, working
 variables) and may add to a form's variables (columns a service writes onto rows).
 Its shape:
 
-    {"order": [<variable>, …],           how an instance page lists them
+    {"order": [<variable>, …],           how an instance page lists them (by default
+                                          every declared variable, as declared)
      "variables": {<name>: <schema>, …}}
 
 Each schema is JSON Schema with the forms' label keywords (`title`, `x-title-en`,
@@ -81,7 +82,12 @@ class DataDictionary:
 
     @cached_property
     def order(self) -> list[str]:
-        return list(self.pack.variables.get("order") or [])
+        """The variables an instance page lists first, in this order: variables.json's
+        `order`, else every declared variable but the working ones."""
+        declared = self.pack.variables.get("order")
+        if declared:
+            return list(declared)
+        return [n for n, s in self.variables.items() if not s.get("x-internal")]
 
     def schema(self, name: str) -> dict[str, Any]:
         return self.variables.get(name) or {}

@@ -110,12 +110,19 @@ def login() -> Any:
         user = check_password(request.form.get("username", ""), request.form.get("password", ""))
         if user is None:
             flash(_("Wrong username or password."), "error")
-            return render_template("login.html"), 401
+            return _login_page(), 401
         login_user(user)
         return redirect(_safe_next(request.args.get("next")))
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
-    return render_template("login.html")
+    return _login_page()
+
+
+def _login_page() -> str:
+    """The log-in form; in development and tests, with the pack's demo users."""
+    from web import backend
+
+    return render_template("login.html", demo_users=backend().pack.demo_users)
 
 
 @bp.post("/logout")

@@ -30,7 +30,7 @@ def index() -> Any:
 def new() -> Any:
     processes = ui.startable()
     if not processes:
-        raise Forbidden(_("Starting an improvement needs the improvement owner role."))
+        raise Forbidden(_("None of your roles may start a process."))
     if request.method == "GET":
         return render_template("start.html", processes=processes)
     wanted = request.form.get("process") or backend().pack.main_process

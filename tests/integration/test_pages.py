@@ -90,6 +90,9 @@ def test_login_page_has_csrf_field_and_demo_hint_when_testing(client: Any) -> No
     html = client.get("/login").get_data(as_text=True)
     assert 'name="csrf_token"' in html
     assert "演示用户" in html
+    # the pack's demo users, each with its roles' labels
+    assert "<code>manager</code> 服务改进经理 / 变更经理," in html
+    assert "<code>admin</code> 全部角色" in html
 
 
 def test_unauthenticated_pages_redirect_to_login(client: Any) -> None:
