@@ -45,6 +45,10 @@ class Form:
         return list((self.schema.get("properties") or {}).keys())
 
 
+_parsed_lock = threading.Lock()
+_parsed: dict[tuple[str, int, int], tuple[float | None, Form]] = {}
+
+
 class FormLibrary:
     """The forms of one pack's `forms` folder, keyed by user task id. A file is read
     again when its modification time changes (a form edited beside a running server)."""
@@ -58,8 +62,6 @@ class FormLibrary:
         self.folder = folder
         self.prefills = prefills
         self.check_functions = check_functions
-        self._lock = threading.Lock()
-        self._forms: dict[str, tuple[float | None, Form]] = {}
 
     @classmethod
     def of(cls, pack: Pack) -> FormLibrary:
@@ -79,8 +81,11 @@ class FormLibrary:
             raise NotFound(f"no form {key!r}")
         resource = self.folder / f"{key}.json"
         stamp = _stamp(resource)
-        with self._lock:
-            hit = self._forms.get(key)
+        # Shared by every library of the same pack in the process (each app and CLI run
+        # builds one): a form is parsed once, and again only when its file changes.
+        cache_key = (str(resource), id(self.prefills), id(self.check_functions))
+        with _parsed_lock:
+            hit = _parsed.get(cache_key)
         if hit is not None and hit[0] == stamp and stamp is not None:
             return hit[1]
         if not resource.is_file():
@@ -88,8 +93,8 @@ class FormLibrary:
         form = parse_form(
             key, resource.read_text(encoding="utf-8"), self.prefills, self.check_functions
         )
-        with self._lock:
-            self._forms[key] = (stamp, form)
+        with _parsed_lock:
+            _parsed[cache_key] = (stamp, form)
         return form
 
     def inputs_of(self, key: str) -> frozenset[str]:

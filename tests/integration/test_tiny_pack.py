@@ -178,7 +178,7 @@ def test_the_runtime_runs_it_and_the_record_follows_the_diagram(tiny: Runtime) -
 
     # its history verifies and replays to the same end
     events = tiny.queries.history(REQUESTER, iid)
-    assert [e["type"] for e in events][0] == "instance_started"
+    assert events[0]["type"] == "instance_started"
     assert events[-1]["type"] == "instance_completed"
     verification = tiny.queries.verify(admin, iid)
     assert verification.ok and verification.events == len(events)
