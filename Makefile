@@ -27,7 +27,7 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: install
-	$(BIN)/pytest -q -x -m "not e2e"
+	$(BIN)/pytest -q -x -m "not e2e and not packaging"
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """The settings of one installation, read once from the environment: the web app, the
-CLI and the worker all take them from here.
+CLI and the worker all take them from here. Nothing else in engine, web or procedure
+reads os.environ for its configuration.
 
 - `DATABASE_URL`: default a SQLite file `csi.sqlite3` in the instance folder;
 - `CSI_INSTANCE_PATH`: the instance folder (default `./instance`), which holds the
@@ -17,7 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from engine.pack import DEFAULT_PACK
+
+# The languages the pages come in (web/translations holds zh_CN; msgids are English).
+LOCALES = ("zh_CN", "en")
 
 
 @dataclass(frozen=True)
@@ -35,16 +41,32 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         instance_path = Path(env.get("CSI_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+        locale = env.get("CSI_LOCALE") or "zh_CN"
+        if locale not in LOCALES:
+            raise ValueError(f"CSI_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}")
+        port = env.get("PORT") or "5000"
+        if not port.isdigit():
+            raise ValueError(f"PORT must be a port number, not {port!r}")
         return cls(
             instance_path=instance_path,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
             secret_key=env.get("SECRET_KEY") or None,
             production=env.get("CSI_ENV") == "production",
-            locale=env.get("CSI_LOCALE") or "zh_CN",
+            locale=locale,
             timezone=env.get("CSI_TIMEZONE") or "Asia/Shanghai",
-            port=int(env.get("PORT") or 5000),
+            port=int(port),
             pack=env.get("CSI_PACK") or DEFAULT_PACK,
         )
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The file of a SQLite database (None for another database, or one in memory)."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        if url.query.get("uri"):  # a file: URI, SQLite's business
+            return None
+        return Path(url.database).resolve()
 
     def ensure_instance_path(self) -> Path:
         self.instance_path.mkdir(parents=True, exist_ok=True)

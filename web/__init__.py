@@ -22,9 +22,7 @@ from engine.access import Policy
 from engine.pack import Pack, load
 from engine.queries.reader import Queries
 from engine.runtime import Runtime
-from engine.settings import Settings
-
-LOCALES = ("zh_CN", "en")
+from engine.settings import LOCALES, Settings
 
 
 @dataclass

@@ -1,0 +1,123 @@
+"""Settings.from_env: the one reader of the environment, its defaults and overrides, and
+the web app and the CLI opening the same database from the same environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.settings import Settings
+
+VARIABLES = (
+    "DATABASE_URL",
+    "CSI_INSTANCE_PATH",
+    "SECRET_KEY",
+    "CSI_ENV",
+    "CSI_LOCALE",
+    "CSI_TIMEZONE",
+    "PORT",
+    "CSI_PACK",
+)
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory of its own and an environment without any setting."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path.resolve()
+
+
+def test_defaults(elsewhere: Path) -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings(
+        instance_path=elsewhere / "instance",
+        database_url=f"sqlite:///{elsewhere / 'instance' / 'csi.sqlite3'}",
+        secret_key=None,
+        production=False,
+        locale="zh_CN",
+        timezone="Asia/Shanghai",
+        port=5000,
+        pack="procedure",
+    )
+    assert settings.sqlite_file == elsewhere / "instance" / "csi.sqlite3"
+
+
+def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+psycopg://csi@db.example/csi",
+            "CSI_INSTANCE_PATH": "/srv/csi",
+            "SECRET_KEY": "s3cret",
+            "CSI_ENV": "production",
+            "CSI_LOCALE": "en",
+            "CSI_TIMEZONE": "Europe/Berlin",
+            "PORT": "8080",
+            "CSI_PACK": "/srv/csi/pack",
+        }
+    )
+    assert settings == Settings(
+        instance_path=Path("/srv/csi"),
+        database_url="postgresql+psycopg://csi@db.example/csi",
+        secret_key="s3cret",
+        production=True,
+        locale="en",
+        timezone="Europe/Berlin",
+        port=8080,
+        pack="/srv/csi/pack",
+    )
+    assert settings.sqlite_file is None
+
+
+def test_the_default_database_lies_in_the_instance_folder(elsewhere: Path) -> None:
+    relative = Settings.from_env({"CSI_INSTANCE_PATH": "var/csi"})
+    assert relative.instance_path == elsewhere / "var" / "csi"
+    assert relative.database_url == f"sqlite:///{elsewhere / 'var' / 'csi' / 'csi.sqlite3'}"
+    chosen = Settings.from_env({"DATABASE_URL": "sqlite:///data/x.sqlite3"})
+    assert chosen.instance_path == elsewhere / "instance"
+    assert chosen.sqlite_file == elsewhere / "data" / "x.sqlite3"
+    assert Settings.from_env({"DATABASE_URL": "sqlite://"}).sqlite_file is None
+
+
+def test_empty_values_count_as_unset(elsewhere: Path) -> None:
+    assert Settings.from_env(dict.fromkeys(VARIABLES, "")) == Settings.from_env({})
+
+
+def test_from_env_reads_the_process_environment(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSI_LOCALE", "en")
+    monkeypatch.setenv("PORT", "5001")
+    settings = Settings.from_env()
+    assert (settings.locale, settings.port) == ("en", 5001)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("CSI_LOCALE", "fr"), ("CSI_LOCALE", "zh"), ("PORT", "http")]
+)
+def test_a_setting_out_of_range_is_refused_by_name(elsewhere: Path, name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_web_app_and_the_cli_open_the_same_default_database(elsewhere: Path) -> None:
+    from web import cli, create_app
+
+    app = create_app()
+    default = f"sqlite:///{elsewhere / 'instance' / 'csi.sqlite3'}"
+    assert app.extensions["csi"].runtime.db.url == default
+    assert cli.runtime().db.url == default
+    assert (elsewhere / "instance" / "secret_key").is_file()
+
+
+def test_a_database_elsewhere_leaves_the_instance_folder_alone(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import cli
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{elsewhere / 'data' / 'csi.sqlite3'}")
+    assert cli.runtime().db.url.endswith("/data/csi.sqlite3")
+    assert (elsewhere / "data").is_dir()
+    assert not (elsewhere / "instance").exists()
