@@ -12,37 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from engine import seed
 from engine.runtime import Actor, Runtime
-from engine.store import Base, Database, User
+from engine.store import Base, Database
+from tests.helpers.actors import actors_of
+from tests.helpers.databases import shared_database
 
 POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgres"]
-
-
-def prepared_database(url: str) -> Database:
-    """A migrated database with demo users, catalogue and the bundled diagrams."""
-    return seed.fresh_demo_database(url)
 
 
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
     sqlite_file = tmp_path_factory.mktemp("db") / "csi-test.sqlite3"
     return {"sqlite": f"sqlite:///{sqlite_file}", "postgres": POSTGRES_URL}
-
-
-_prepared: dict[str, Database] = {}
-
-
-def shared_database(backend: str, urls: dict[str, str | None]) -> Database:
-    url = urls[backend]
-    if url is None:
-        pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
-    if backend not in _prepared:
-        _prepared[backend] = prepared_database(url)
-    return _prepared[backend]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -82,8 +65,7 @@ def rt(db: Database) -> Runtime:
 
 @pytest.fixture
 def actors(db: Database) -> dict[str, Actor]:
-    with db.sessions() as session:
-        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    return actors_of(db)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from engine.store import Database
-from tests.conftest import prepared_database
+from tests.helpers.databases import prepared_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.store import Database, User
-from tests.integration.test_pages import client_for, csrf_token, login
+from tests.helpers.pages import client_for, csrf_token, login
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, ImprovementRecord
 from tests.cycle import METRICS, REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
-from tests.integration.test_pages import client_for
+from tests.helpers.doors import RuntimeDoor
+from tests.helpers.pages import client_for
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine.runtime import Actor, Runtime
+from engine.runtime import Runtime
 from engine.store import Database, Event, Instance, User
 from tests.cycle import Driver
+from tests.helpers.actors import actors_of
 from tests.helpers.clock import FakeClock
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.databases import prepared_database
+from tests.helpers.doors import RuntimeDoor
 from web.cli import main
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
@@ -32,11 +34,6 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[CliRunner, 
     result = runner.invoke(main, ["seed-demo"])
     assert result.exit_code == 0 and "owner" in result.output
     return runner, Database(url)
-
-
-def actors_of(db: Database) -> dict[str, Actor]:
-    with db.sessions() as session:
-        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
 
 
 def test_init_db_is_idempotent_and_deploy_versions(
@@ -156,7 +153,6 @@ def test_worker_once_fires_the_monitoring_timer(
 
 
 def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:
-    from tests.conftest import prepared_database
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'embedded.sqlite3'}")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from engine import store
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, Instance, Writes, table
+from tests.helpers.databases import shared_database
 
 
 @pytest.mark.postgres
@@ -89,8 +90,6 @@ def test_a_snapshot_reader_sees_one_state_across_its_statements(
     if backend == "postgres" and url is None:
         pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
     if backend == "postgres":
-        from tests.conftest import shared_database
-
         db = Database(shared_database("postgres", database_urls).url)
     else:
         db = Database(f"sqlite:///{tmp_path / 'snapshot.sqlite3'}")

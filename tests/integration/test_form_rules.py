@@ -10,7 +10,7 @@ from engine.errors import ValidationFailed
 from engine.runtime import Actor, Runtime
 from engine.store import Database
 from tests.cycle import MEASURES, METRICS, REGISTER, TARGETS, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.doors import RuntimeDoor
 
 
 @pytest.fixture

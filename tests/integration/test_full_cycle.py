@@ -8,37 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import history, queries, specs
+from engine import history, specs
 from engine.runtime import Actor, Runtime, WorkflowCache
 from engine.store import Database, Event, HumanTask, ImprovementRecord, MetricValue
 from tests.cycle import Driver
-
-
-class RuntimeDoor:
-    def __init__(self, rt: Runtime, db: Database, actors: dict[str, Actor]) -> None:
-        self.rt, self.db, self.actors = rt, db, actors
-
-    def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
-        with self.db.sessions() as session:
-            return [
-                queries.task_dict(t)
-                for t in queries.inbox(session, self.actors[username], instance_id)
-            ]
-
-    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
-        self.rt.complete_task(task_id, self.actors[username], data)
-
-    def start(self, username: str) -> int:
-        return self.rt.start_instance(self.actors[username]).instance_id
-
-    def instance(self, instance_id: int) -> dict[str, Any]:
-        with self.db.sessions() as session:
-            return queries.instance_dict(
-                queries.instance_view(session, instance_id, with_events=False)
-            )
-
-    def fire_timers(self, now: datetime) -> None:
-        assert self.rt.fire_due_timers(now)
+from tests.helpers.doors import RuntimeDoor
 
 
 class FreshProcessDoor(RuntimeDoor):

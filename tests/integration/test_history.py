@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from engine import history
 from engine.runtime import Actor, Runtime
-from engine.store import Database, Event, HumanTask, Instance, User
+from engine.store import Database, Event, HumanTask, Instance
 from tests.cycle import REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.actors import actors_of
+from tests.helpers.doors import RuntimeDoor
 
 
 def started_with_events(rt: Runtime, actors: dict[str, Actor]) -> int:
@@ -101,8 +102,7 @@ def test_tampering_is_named_by_seq(
 def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> None:
     """Threads complete different tasks of the same and of different instances at once."""
     rt = Runtime(committed_db)
-    with committed_db.sessions() as session:
-        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    actors = actors_of(committed_db)
     instances = [rt.start_instance(actors["owner"]).instance_id for _ in range(4)]
     with committed_db.sessions() as session:
         for iid in instances:

@@ -13,7 +13,8 @@ from engine.errors import Conflict, Forbidden, ValidationFailed
 from engine.runtime import Actor, Runtime, WorkflowCache
 from engine.store import Database, Event, Instance, ProcessDefinition
 from tests.cycle import REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.doors import RuntimeDoor
+from tests.helpers.pages import client_for, csrf_token
 
 BPMN = (specs.DEFAULT_BPMN_DIR / "service_improvement.bpmn").read_text(encoding="utf-8")
 
@@ -154,14 +155,10 @@ def test_migration_through_the_api(
     assert history_rows[-1]["type"] == "instance_migrated"
 
 
-def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> None:
-    from tests.integration.test_pages import client_for, csrf_token
-
+def test_a_modeler_moves_an_instance_from_its_page(
+    app: Any, db: Database, actors: dict[str, Actor]
+) -> None:
     rt: Runtime = app.extensions["csi"].runtime
-    with db.sessions() as session:
-        from engine.store import User
-
-        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
     owner_page = client_for(app, "owner").get(f"/instances/{iid}").get_data(as_text=True)
@@ -183,8 +180,6 @@ def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> No
 def test_audit_steps_name_the_version_they_ran_on(
     app: Any, db: Database, actors: dict[str, Actor]
 ) -> None:
-    from tests.integration.test_pages import client_for
-
     rt: Runtime = app.extensions["csi"].runtime
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))

@@ -10,30 +10,9 @@ from sqlalchemy import select
 
 from engine import queries
 from engine.store import HumanTask
+from tests.helpers.pages import client_for, csrf_token, login
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TASK_LINK = re.compile(r"/tasks/([0-9a-f-]{36})")
-
-
-def csrf_token(client: Any, url: str = "/login") -> str:
-    response = client.get(url)
-    match = CSRF.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {url}"
-    return match.group(1)
-
-
-def login(client: Any, username: str, password: str = "demo") -> Any:
-    token = csrf_token(client, "/login")
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-
-
-def client_for(app: Any, username: str) -> Any:
-    client = app.test_client()
-    response = login(client, username)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def start_improvement(client: Any) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, HumanTask, ProcessDefinition, User
-from tests.integration.test_pages import client_for, csrf_token
+from tests.helpers.pages import client_for, csrf_token
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Not commands: signing in and out, and obtaining a token, are the same for everyone.

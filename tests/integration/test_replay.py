@@ -19,7 +19,7 @@ from engine.store import (
     ProcessDefinition,
 )
 from tests.cycle import Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.doors import RuntimeDoor
 
 
 @pytest.fixture

@@ -19,13 +19,12 @@ from engine.roles import role_for_lane
 from engine.serializer import StateSerializer
 from tests.cycle import Driver
 from tests.helpers.clock import RECHECK_AFTER
-from tests.unit.test_specs import parsed_from
+from tests.helpers.specs import bundled_parsed
 
 
 @pytest.fixture(scope="module")
 def parsed() -> specs.ParsedSpecs:
-    files = [(path.stem, path.read_bytes()) for path in specs.bundled_files()]
-    return parsed_from("service_improvement", files)
+    return bundled_parsed("service_improvement")
 
 
 ROLES = {

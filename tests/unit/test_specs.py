@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from engine import specs
-from engine.store import ProcessDefinition
+from tests.helpers.specs import bundled_parsed, parsed_from
 
 LANELESS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
@@ -16,25 +15,8 @@ LANELESS = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def parsed_from(process_id: str, files: list[tuple[str, bytes]]) -> specs.ParsedSpecs:
-    """Parsed specs of (process id, XML) files, without a database."""
-    rows = [
-        ProcessDefinition(
-            id=n,
-            process_id=name,
-            version=1,
-            content_hash=specs.content_hash(xml),
-            bpmn_xml=xml.decode("utf-8"),
-            filename=f"{name}.bpmn",
-        )
-        for n, (name, xml) in enumerate(files, start=9000)
-    ]
-    return specs.parsed_specs(process_id, rows)
-
-
 def test_the_start_events_lane_says_who_starts() -> None:
-    files = [(p.stem, p.read_bytes()) for p in specs.bundled_files()]
-    assert parsed_from("service_improvement", files).starter_roles == {"ImprovementOwner"}
+    assert bundled_parsed("service_improvement").starter_roles == {"ImprovementOwner"}
 
 
 def test_a_start_event_in_no_lane_lets_anyone_who_may_write_start() -> None:

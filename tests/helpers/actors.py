@@ -1,0 +1,14 @@
+"""The people of the demo database as the engine sees them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.runtime import Actor
+from engine.store import Database, User
+
+
+def actors_of(db: Database) -> dict[str, Actor]:
+    """Every user of `db` by username."""
+    with db.sessions() as session:
+        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
