@@ -3,6 +3,11 @@
 The schema is migrated and the demo users and bundled diagrams are seeded once per
 database per run; each test then runs inside an outer transaction that is rolled
 back afterwards, every command's commit being a savepoint inside it.
+
+Tiers, by marker: `postgres` (the PostgreSQL half: needs CSI_TEST_DATABASE_URL),
+`e2e` (tests/e2e: Chromium), `bench` (tests/bench: the benchmark harness). Without
+them, `-m "not e2e and not postgres and not bench"`, the suite needs no database
+server and no browser.
 """
 
 from __future__ import annotations
@@ -16,10 +21,24 @@ import pytest
 from engine.runtime import Actor, Runtime
 from engine.store import Base, Database
 from tests.helpers.actors import actors_of
-from tests.helpers.databases import shared_database
+from tests.helpers.databases import BACKENDS, shared_database
 
 POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
-BACKENDS = ["sqlite", "postgres"]
+# Tests under these directories carry the marker of the same name.
+DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "bench": pytest.mark.bench}
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by directory before `-m` selects (tryfirst), so a new file there is in
+    its tier without anyone remembering to mark it."""
+    for item in items:
+        path = item.path.resolve()
+        if TESTS_DIR in path.parents:
+            top = path.relative_to(TESTS_DIR).parts[0]
+            if top in DIRECTORY_MARKERS:
+                item.add_marker(DIRECTORY_MARKERS[top])
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +49,12 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | N
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on. A test that picks its own (indirect
+    parametrization) passes `POSTGRES`, so the marker comes along."""
+    if request.param == "postgres" and request.node.get_closest_marker("postgres") is None:
+        pytest.fail(
+            "a test on PostgreSQL must carry the postgres marker: parametrize with POSTGRES"
+        )
     return str(request.param)
 
 

@@ -7,6 +7,12 @@ import pytest
 from engine import seed
 from engine.store import Database
 
+# A test parametrized on PostgreSQL carries the `postgres` marker: `-m "not postgres"`
+# leaves it out, `-m postgres` runs only it. Tests that choose their backend
+# (`parametrize("backend", [POSTGRES], indirect=True)`) pass this, not the bare name.
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+BACKENDS = ["sqlite", POSTGRES]
+
 _prepared: dict[str, Database] = {}
 
 

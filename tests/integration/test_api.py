@@ -14,6 +14,7 @@ from engine.runtime import Runtime
 from engine.store import Database, Event, HumanTask
 from tests.cycle import REGISTER, Driver
 from tests.helpers.actors import actors_of
+from tests.helpers.databases import POSTGRES
 from tests.helpers.doors import ApiDoor
 
 
@@ -217,7 +218,7 @@ def test_unknown_things_are_404(api: ApiDoor, client: FlaskClient) -> None:
     assert client.get("/api/v1/nothing-here", headers=headers).json["error"] == "not_found"
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("backend", [POSTGRES], indirect=True)
 def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
     """Two threads complete the same task at once: one 200, one 409, one event."""
     from web import create_app

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from engine import store
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, Instance, Writes, table
-from tests.helpers.databases import shared_database
+from tests.helpers.databases import POSTGRES, shared_database
 
 
 @pytest.mark.postgres
@@ -80,7 +80,7 @@ def test_a_reader_does_not_wait_for_a_writer_on_sqlite(tmp_path: Any) -> None:
         db.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", POSTGRES])
 def test_a_snapshot_reader_sees_one_state_across_its_statements(
     backend: str, database_urls: dict[str, str | None], tmp_path: Any
 ) -> None:

@@ -16,6 +16,7 @@ from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, HumanTask, Instance
 from tests.cycle import REGISTER, Driver
 from tests.helpers.actors import actors_of
+from tests.helpers.databases import POSTGRES
 from tests.helpers.doors import RuntimeDoor
 
 
@@ -98,7 +99,7 @@ def test_tampering_is_named_by_seq(
         assert history.verify(session, untouched).ok
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("backend", [POSTGRES], indirect=True)
 def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> None:
     """Threads complete different tasks of the same and of different instances at once."""
     rt = Runtime(committed_db)
