@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.helpers import html
 
 
 def csrf_token(client: Any, url: str = "/login") -> str:
     """The CSRF token of the first form on the page at `url`."""
-    response = client.get(url)
-    match = CSRF.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {url}"
-    return match.group(1)
+    fields = html.select(html.page(client.get(url)), 'input[name="csrf_token"]')
+    assert fields and fields[0].get("value"), f"no csrf_token on {url}"
+    return str(fields[0].get("value"))
 
 
 def login(client: Any, username: str, password: str = "demo") -> Any:
