@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from engine import seed
-from engine.store import Database
+from engine.store import Database, User
 
 # A test parametrized on PostgreSQL carries the `postgres` marker: `-m "not postgres"`
 # leaves it out, `-m postgres` runs only it. Tests that choose their backend
@@ -13,12 +15,25 @@ from engine.store import Database
 POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
 BACKENDS = ["sqlite", POSTGRES]
 
+# The demo users' password, hashed cheaply. The suite logs them in a few hundred
+# times, and each check of the production hash (scrypt) takes about 0.1 s; how the
+# hash is made is not what those tests are about. Users that a test creates or
+# re-passwords through the pages or the CLI get the production hash, so making and
+# checking it stays tested.
+QUICK_HASH_METHOD = "pbkdf2:sha256:1000"
+
 _prepared: dict[str, Database] = {}
 
 
 def prepared_database(url: str) -> Database:
     """A migrated database with demo users, catalogue and the bundled diagrams."""
-    return seed.fresh_demo_database(url)
+    db = seed.fresh_demo_database(url)
+    demo = [username for username, _display, _roles in seed.DEMO_USERS]
+    quick = generate_password_hash(seed.DEMO_PASSWORD, method=QUICK_HASH_METHOD)
+    with db.transaction() as session:
+        for user in session.scalars(select(User).where(User.username.in_(demo))):
+            user.password_hash = quick
+    return db
 
 
 def shared_database(backend: str, urls: dict[str, str | None]) -> Database:
