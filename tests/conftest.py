@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from engine.runtime import Actor, Runtime
-from engine.store import Base, Database
+from engine.store import Database
 from tests.helpers.actors import actors_of
-from tests.helpers.databases import BACKENDS, shared_database
+from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
 
 POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
 # Tests under these directories carry the marker of the same name.
@@ -76,11 +76,10 @@ def committed_db(backend: str, database_urls: dict[str, str | None]) -> Iterator
     """A database with real commits, for tests that need several connections (threads).
     What the test wrote is deleted afterwards, keeping users, catalogue and diagrams."""
     base = shared_database(backend, database_urls)
-    yield base
-    with base.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name not in {"app_user", "metric", "process_definition"}:
-                connection.execute(table.delete())
+    try:
+        yield base
+    finally:
+        delete_committed_rows(base)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from engine import seed
-from engine.store import Database, User
+from engine.store import Base, Database, User
 
 # A test parametrized on PostgreSQL carries the `postgres` marker: `-m "not postgres"`
 # leaves it out, `-m postgres` runs only it. Tests that choose their backend
@@ -21,6 +21,9 @@ BACKENDS = ["sqlite", POSTGRES]
 # re-passwords through the pages or the CLI get the production hash, so making and
 # checking it stays tested.
 QUICK_HASH_METHOD = "pbkdf2:sha256:1000"
+
+# What prepared_database puts in, and what stays when committed test data is removed.
+SEEDED_TABLES = {"app_user", "metric", "process_definition"}
 
 _prepared: dict[str, Database] = {}
 
@@ -46,3 +49,11 @@ def shared_database(backend: str, urls: dict[str, str | None]) -> Database:
     if backend not in _prepared:
         _prepared[backend] = prepared_database(url)
     return _prepared[backend]
+
+
+def delete_committed_rows(db: Database) -> None:
+    """Delete what tests committed to `db`, keeping users, catalogue and diagrams."""
+    with db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in SEEDED_TABLES:
+                connection.execute(table.delete())
