@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from engine import queries
 from engine.runtime import Actor, Runtime
 from engine.store import Database
+from tests.helpers.api import bearer
 
 
 class RuntimeDoor:
@@ -48,16 +49,12 @@ class ApiDoor:
     def __init__(self, client: FlaskClient, app: Any) -> None:
         self.client = client
         self.app = app
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, dict[str, str]] = {}
 
     def headers(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
-            response = self.client.post(
-                "/api/v1/auth/token", json={"username": username, "password": "demo"}
-            )
-            assert response.status_code == 200, response.json
-            self.tokens[username] = response.json["token"]
-        return {"Authorization": f"Bearer {self.tokens[username]}"}
+            self.tokens[username] = bearer(self.client, username)
+        return self.tokens[username]
 
     def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
         response = self.client.get(

@@ -14,6 +14,7 @@ from engine.runtime import Runtime
 from engine.store import Database, Event, HumanTask
 from tests.cycle import REGISTER, Driver
 from tests.helpers.actors import actors_of
+from tests.helpers.api import bearer
 from tests.helpers.databases import POSTGRES
 from tests.helpers.doors import ApiDoor
 
@@ -244,14 +245,10 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
             task_id: str = task_id, barrier: threading.Barrier = barrier, codes: list[int] = codes
         ) -> None:
             client = app.test_client()
-            token = client.post(
-                "/api/v1/auth/token", json={"username": "owner", "password": "demo"}
-            ).json["token"]
+            headers = bearer(client, "owner")
             barrier.wait()
             response = client.post(
-                f"/api/v1/tasks/{task_id}/complete",
-                json={"data": REGISTER},
-                headers={"Authorization": f"Bearer {token}"},
+                f"/api/v1/tasks/{task_id}/complete", json={"data": REGISTER}, headers=headers
             )
             codes.append(response.status_code)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from engine.runtime import Actor, Runtime, WorkflowCache
 from engine.store import Database, Event, Instance, ProcessDefinition
 from tests.cycle import REGISTER, Driver
 from tests.helpers import html
+from tests.helpers.api import bearer
 from tests.helpers.doors import RuntimeDoor
 from tests.helpers.pages import client_for, csrf_token
 
@@ -136,11 +138,7 @@ def test_migration_through_the_api(
     rt: Runtime = app.extensions["csi"].runtime
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
-
-    def headers(user: str) -> dict[str, str]:
-        token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"})
-        return {"Authorization": f"Bearer {token.json['token']}"}
-
+    headers = partial(bearer, client)
     denied = client.post(f"/api/v1/instances/{iid}/migrate", json={}, headers=headers("owner"))
     assert denied.status_code == 403
     bad = client.post(

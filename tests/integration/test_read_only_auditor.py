@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from engine.runtime import Actor, Runtime
 from engine.store import Database, Event, HumanTask, ProcessDefinition, User
+from tests.helpers.api import bearer
 from tests.helpers.pages import client_for, csrf_token
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -44,9 +45,7 @@ def test_every_command_refuses_the_auditor(
     web = client_for(app, "auditor")
     token = csrf_token(web, "/")
     api = app.test_client()
-    bearer = api.post("/api/v1/auth/token", json={"username": "auditor", "password": "demo"}).json[
-        "token"
-    ]
+    auditor = bearer(api, "auditor")
     before = counts(db)
 
     checked = []
@@ -65,7 +64,7 @@ def test_every_command_refuses_the_auditor(
                     url,
                     method=method,
                     json={"data": {}},
-                    headers={"Authorization": f"Bearer {bearer}"},
+                    headers=auditor,
                 )
             else:
                 response = web.open(url, method=method, data={"csrf_token": token})

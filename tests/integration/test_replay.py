@@ -26,6 +26,7 @@ from engine.store import (
 )
 from tests.cycle import Driver
 from tests.helpers.actors import actors_of
+from tests.helpers.api import bearer
 from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
 from tests.helpers.doors import RuntimeDoor
 
@@ -168,10 +169,7 @@ def test_replay_reports_altered_task_data(db: Database, finished: int) -> None:
 
 
 def test_replay_through_the_api(app, client, finished: int) -> None:  # type: ignore[no-untyped-def]
-    token = client.post(
-        "/api/v1/auth/token", json={"username": "auditor", "password": "demo"}
-    ).json["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(client, "auditor")
     body = client.get(f"/api/v1/instances/{finished}/replay?step=3", headers=headers).json
     assert body["ok"] is True and body["step"] == 3 and body["mismatch"] is None
     assert body["steps"] > 50
