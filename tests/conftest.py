@@ -3,6 +3,11 @@
 The schema is migrated and the demo users and bundled diagrams are seeded once per
 database per run; each test then runs inside an outer transaction that is rolled
 back afterwards, every command's commit being a savepoint inside it.
+
+Tiers, by marker: `postgres` (the PostgreSQL half: needs CSI_TEST_DATABASE_URL),
+`e2e` (tests/e2e: Chromium), `bench` (tests/bench: the benchmark harness). Without
+them, `-m "not e2e and not postgres and not bench"`, the suite needs no database
+server and no browser.
 """
 
 from __future__ import annotations
@@ -12,22 +17,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from engine.access import Actor
-from engine.commands.setup import fresh_demo_database
 from engine.persistence.database import Database
-from engine.persistence.models import Base, User
 from engine.runtime import Runtime
-from procedure import PACK
+from tests.helpers.actors import actors_of
+from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
 
 POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
-BACKENDS = ["sqlite", "postgres"]
+# Tests under these directories carry the marker of the same name.
+DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "bench": pytest.mark.bench}
+TESTS_DIR = Path(__file__).resolve().parent
 
 
-def prepared_database(url: str) -> Database:
-    """A migrated database with demo users, catalogue and the bundled diagrams."""
-    return fresh_demo_database(url, PACK)
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by directory before `-m` selects (tryfirst), so a new file there is in
+    its tier without anyone remembering to mark it."""
+    for item in items:
+        path = item.path.resolve()
+        if TESTS_DIR in path.parents:
+            top = path.relative_to(TESTS_DIR).parts[0]
+            if top in DIRECTORY_MARKERS:
+                item.add_marker(DIRECTORY_MARKERS[top])
 
 
 @pytest.fixture(scope="session")
@@ -36,20 +48,14 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | N
     return {"sqlite": f"sqlite:///{sqlite_file}", "postgres": POSTGRES_URL}
 
 
-_prepared: dict[str, Database] = {}
-
-
-def shared_database(backend: str, urls: dict[str, str | None]) -> Database:
-    url = urls[backend]
-    if url is None:
-        pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
-    if backend not in _prepared:
-        _prepared[backend] = prepared_database(url)
-    return _prepared[backend]
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on. A test that picks its own (indirect
+    parametrization) passes `POSTGRES`, so the marker comes along."""
+    if request.param == "postgres" and request.node.get_closest_marker("postgres") is None:
+        pytest.fail(
+            "a test on PostgreSQL must carry the postgres marker: parametrize with POSTGRES"
+        )
     return str(request.param)
 
 
@@ -71,11 +77,10 @@ def committed_db(backend: str, database_urls: dict[str, str | None]) -> Iterator
     """A database with real commits, for tests that need several connections (threads).
     What the test wrote is deleted afterwards, keeping users, catalogue and diagrams."""
     base = shared_database(backend, database_urls)
-    yield base
-    with base.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name not in {"app_user", "metric", "process_definition"}:
-                connection.execute(table.delete())
+    try:
+        yield base
+    finally:
+        delete_committed_rows(base)
 
 
 @pytest.fixture
@@ -85,8 +90,7 @@ def rt(db: Database) -> Runtime:
 
 @pytest.fixture
 def actors(db: Database) -> dict[str, Actor]:
-    with db.sessions() as session:
-        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    return actors_of(db)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from engine.persistence.database import Database
-from tests.conftest import prepared_database
+from tests.helpers.databases import prepared_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -24,12 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

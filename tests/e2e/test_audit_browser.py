@@ -8,22 +8,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.access import Actor
 from engine.persistence.database import Database
-from engine.persistence.models import Record, User
+from engine.persistence.models import Record
 from engine.runtime import Runtime
 from tests.cycle import Driver
-from tests.e2e.test_browser_flow import login
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.actors import actors_of
+from tests.helpers.browser import login
+from tests.helpers.doors import RuntimeDoor
 
 
 @pytest.fixture
 def finished(live_app: tuple[str, Database]) -> tuple[str, int, str]:
     """The live server's base URL, and a finished improvement (id, record number) in it."""
     base, db = live_app
-    with db.sessions() as session:
-        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
-    result = Driver(RuntimeDoor(Runtime(db), db, actors)).run()
+    result = Driver(RuntimeDoor(Runtime(db), db, actors_of(db))).run()
     with db.sessions() as session:
         number = session.scalar(
             select(Record.number).where(Record.instance_id == result.instance_id)

@@ -5,18 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
-def login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def logout(page: Any) -> None:
-    page.click("form[action$='/logout'] button")
-    page.wait_for_url("**/login**")
+from tests.helpers.browser import login, logout
 
 
 def test_owner_starts_and_process_owner_proposes(

@@ -19,8 +19,9 @@ from werkzeug.serving import make_server
 
 from engine.persistence.database import Database
 from engine.persistence.models import Record
-from tests.conftest import prepared_database
+from tests.helpers.browser import login, logout
 from tests.helpers.clock import RECHECK_AFTER, FakeClock
+from tests.helpers.databases import prepared_database
 
 CLOCK = FakeClock()
 
@@ -65,13 +66,8 @@ class Person:
             self.page.goto(f"{self.base}/")
             return
         if self.user is not None:
-            self.page.click("form[action$='/logout'] button")
-            self.page.wait_for_url("**/login**")
-        self.page.goto(f"{self.base}/login")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", "demo")
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url(f"{self.base}/")
+            logout(self.page)
+        login(self.page, self.base, username)
         self.user = username
 
     def open(self, username: str, task_name: str, detail: str | None = None) -> None:

@@ -22,8 +22,9 @@ from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinit
 from engine.runtime import Runtime
 from procedure import PACK
 from tests.cycle import REGISTER
+from tests.helpers.api import bearer
+from tests.helpers.pages import client_for
 from tests.integration.access_table import CELL_IDS, CELLS, WHO, A, Who
-from tests.integration.test_pages import client_for
 
 # Hashing "demo" the default way takes a quarter second: the table's users get a cheap one.
 PASSWORD = "demo"
@@ -239,18 +240,12 @@ def test_engine_answers_as_the_table_says(
 # ---- the JSON API and the admin pages --------------------------------------------------------------
 
 
-def _token(client: FlaskClient, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
-
-
 def _api(client: FlaskClient, app: Any, w: World, action: str) -> tuple[int, Any]:
     iid, tid = w.instance_id, w.task_id
     if action == "admin":  # pages, signed in: the API has no admin endpoint
         response = client_for(app, w.actor.username).get("/admin/users")
         return response.status_code, response.get_data(as_text=True)
-    headers = _token(client, w.actor.username)
+    headers = bearer(client, w.actor.username)
     requests: dict[str, Callable[[], Any]] = {
         "start": lambda: client.post(
             "/api/v1/instances", json={"process": "service_improvement"}, headers=headers

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from engine.persistence.database import Database
 from engine.persistence.models import User
-from tests.integration.test_pages import client_for, csrf_token, login
+from tests.helpers import html
+from tests.helpers.pages import client_for, csrf_token, login
 
 
 @pytest.fixture
@@ -24,13 +25,26 @@ def user_id(db: Database, username: str) -> int:
         return found
 
 
+def role_badges(row: Any) -> list[tuple[str, str]]:
+    """(zh, en) of each role badge in a user row."""
+    return [
+        (
+            html.text_of(html.select_one(b, '[lang="zh-CN"]')),
+            html.text_of(html.select_one(b, '[lang="en"]')),
+        )
+        for b in html.select(row, ".role-badge")
+    ]
+
+
 def test_user_list_shows_roles_in_both_languages(admin: Any) -> None:
     response = admin.get("/admin/users")
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 200
-    assert 'data-username="auditor"' in html
-    assert "审计员" in html and "Auditor" in html
-    assert "服务改进负责人" in html and "Improvement owner" in html
+    assert role_badges(html.select_one(doc, 'tr[data-username="auditor"]')) == [
+        ("审计员", "Auditor")
+    ]
+    owner = html.select_one(doc, 'tr[data-username="owner"]')
+    assert ("服务改进负责人", "Improvement owner") in role_badges(owner)
 
 
 def test_admin_creates_a_user_who_can_log_in(app: Any, admin: Any, db: Database) -> None:
@@ -47,15 +61,17 @@ def test_admin_creates_a_user_who_can_log_in(app: Any, admin: Any, db: Database)
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     assert response.headers["Location"] == "/admin/users"
-    html = admin.get("/admin/users").get_data(as_text=True)
-    assert 'data-username="po3"' in html and "孙工 (流程负责人)" in html
+    row = html.select_one(html.page(admin.get("/admin/users")), 'tr[data-username="po3"]')
+    assert "孙工 (流程负责人)" in html.texts(row, "td")
     with db.sessions() as session:
         user = session.scalar(select(User).where(User.username == "po3"))
         assert user is not None and user.roles == ["ProcessOwner", "ChangeImplementer"]
 
     client = app.test_client()
     assert login(client, "po3", "s3cret-pass").status_code == 302
-    assert "孙工" in client.get("/").get_data(as_text=True)
+    assert "孙工" in html.text_of(
+        html.select_one(html.page(client.get("/")), ".topbar .user strong")
+    )
     assert client.get("/admin/users").status_code == 403
 
 
@@ -65,11 +81,10 @@ def test_invalid_new_user_is_422_with_errors(admin: Any) -> None:
         "/admin/users/new",
         data={"csrf_token": token, "username": "owner", "roles": ["Nope"], "password": "short"},
     )
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 422
-    assert "该用户名已被占用" in html
-    assert "密码至少需要 8 个字符" in html
-    assert 'id="f-username-errors"' in html and 'id="f-password-errors"' in html
+    assert "该用户名已被占用" in html.text_of(html.select_one(doc, "#f-username-errors"))
+    assert "密码至少需要 8 个字符" in html.text_of(html.select_one(doc, "#f-password-errors"))
 
 
 def test_post_without_csrf_is_400(admin: Any) -> None:
@@ -81,8 +96,11 @@ def test_admin_edits_a_user_and_deactivation_stops_log_in(
     app: Any, admin: Any, db: Database
 ) -> None:
     uid = user_id(db, "po2")
-    page = admin.get(f"/admin/users/{uid}").get_data(as_text=True)
-    assert 'value="ProcessOwner" checked' in page
+    form = html.page(admin.get(f"/admin/users/{uid}"))
+    assert (
+        html.select_one(form, 'input[name="roles"][value="ProcessOwner"]').get("checked")
+        is not None
+    )
     response = admin.post(
         f"/admin/users/{uid}",
         data={
@@ -124,10 +142,10 @@ def test_admin_cannot_demote_or_deactivate_self(admin: Any, db: Database) -> Non
             "password": "",
         },
     )
-    html = response.get_data(as_text=True)
+    errors = html.texts(html.page(response), ".field-errors li")
     assert response.status_code == 422
-    assert "不能移除自己的系统管理员角色" in html
-    assert "不能停用自己" in html
+    assert any("不能移除自己的系统管理员角色" in e for e in errors)
+    assert any("不能停用自己" in e for e in errors)
     with db.sessions() as session:
         user = session.get(User, uid)
         assert "Admin" in user.roles and user.active
@@ -142,7 +160,7 @@ def test_non_admins_get_403(app: Any, db: Database, username: str) -> None:
         assert client.get(url).status_code == 403, url
     token = csrf_token(client, "/")
     assert client.post("/admin/users/new", data={"csrf_token": token}).status_code == 403
-    assert "/admin/users" not in client.get("/").get_data(as_text=True)
+    assert not any("/admin/users" in url for url in html.urls(html.page(client.get("/"))))
 
 
 def test_unauthenticated_is_sent_to_log_in(client: Any) -> None:

@@ -3,69 +3,21 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from engine.access import Actor
 from engine.audit import chain
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask
 from engine.runtime import Runtime
 from tests.cycle import REGISTER, Driver
-
-
-class ApiDoor:
-    def __init__(self, client: FlaskClient, app: Any) -> None:
-        self.client = client
-        self.app = app
-        self.tokens: dict[str, str] = {}
-
-    def headers(self, username: str) -> dict[str, str]:
-        if username not in self.tokens:
-            response = self.client.post(
-                "/api/v1/auth/token", json={"username": username, "password": "demo"}
-            )
-            assert response.status_code == 200, response.json
-            self.tokens[username] = response.json["token"]
-        return {"Authorization": f"Bearer {self.tokens[username]}"}
-
-    def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
-        response = self.client.get(
-            f"/api/v1/tasks?instance={instance_id}", headers=self.headers(username)
-        )
-        assert response.status_code == 200
-        return response.json
-
-    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
-        detail = self.client.get(f"/api/v1/tasks/{task_id}", headers=self.headers(username))
-        assert detail.status_code == 200 and "schema" in detail.json and "data" in detail.json
-        response = self.client.post(
-            f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=self.headers(username)
-        )
-        assert response.status_code == 200, response.json
-
-    def start(self, username: str) -> int:
-        response = self.client.post(
-            "/api/v1/instances",
-            json={"process": "service_improvement", "data": {}},
-            headers=self.headers(username),
-        )
-        assert response.status_code == 201, response.json
-        return response.json["id"]
-
-    def instance(self, instance_id: int) -> dict[str, Any]:
-        response = self.client.get(
-            f"/api/v1/instances/{instance_id}", headers=self.headers("owner")
-        )
-        assert response.status_code == 200
-        return response.json
-
-    def fire_timers(self, now: datetime) -> None:
-        assert self.app.extensions["csi"].runtime.fire_due_timers(now)
+from tests.helpers.actors import actors_of
+from tests.helpers.api import bearer
+from tests.helpers.databases import POSTGRES
+from tests.helpers.doors import ApiDoor
 
 
 @pytest.fixture
@@ -268,7 +220,7 @@ def test_unknown_things_are_404(api: ApiDoor, client: FlaskClient) -> None:
     assert client.get("/api/v1/nothing-here", headers=headers).json["error"] == "not_found"
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("backend", [POSTGRES], indirect=True)
 def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
     """Two threads complete the same task at once: one 200, one 409, one event."""
     from web import create_app
@@ -282,10 +234,7 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
         }
     )
     rt: Runtime = app.extensions["csi"].runtime
-    with committed_db.sessions() as session:
-        from engine.persistence.models import User
-
-        owner = Actor.of(session.scalar(select(User).where(User.username == "owner")))
+    owner = actors_of(committed_db)["owner"]
     for _round in range(3):
         iid = rt.start_instance(owner).instance_id
         with committed_db.sessions() as session:
@@ -297,14 +246,10 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
             task_id: str = task_id, barrier: threading.Barrier = barrier, codes: list[int] = codes
         ) -> None:
             client = app.test_client()
-            token = client.post(
-                "/api/v1/auth/token", json={"username": "owner", "password": "demo"}
-            ).json["token"]
+            headers = bearer(client, "owner")
             barrier.wait()
             response = client.post(
-                f"/api/v1/tasks/{task_id}/complete",
-                json={"data": REGISTER},
-                headers={"Authorization": f"Bearer {token}"},
+                f"/api/v1/tasks/{task_id}/complete", json={"data": REGISTER}, headers=headers
             )
             codes.append(response.status_code)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from engine.persistence.database import Database
 from engine.persistence.models import Event, Record
 from engine.runtime import Runtime
 from tests.cycle import METRICS, REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
-from tests.integration.test_pages import client_for
+from tests.helpers import html
+from tests.helpers.doors import RuntimeDoor
+from tests.helpers.pages import client_for
 
 
 @pytest.fixture
@@ -53,26 +53,28 @@ def auditor(app: Any) -> Any:
 def test_search_by_record_number_finds_it(auditor: Any, improvement: dict[str, Any]) -> None:
     number = improvement["number"]
     response = auditor.get(f"/audit?number={number.lower()}")
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 200
-    assert number in html
-    assert f'href="/audit/instances/{improvement["id"]}"' in html
-    row = re.search(rf">{number}</a>.*?</tr>", html, re.S)
-    assert row and f'<td class="num">{improvement["events"]}</td>' in row.group(0)
+    link = html.select_one(
+        doc, f'table.audit-results a.record-no[href="/audit/instances/{improvement["id"]}"]'
+    )
+    assert html.text_of(link) == number
+    row = next(link.iterancestors("tr"))
+    assert html.texts(row, "td.num") == [str(improvement["events"])]
 
-    misses = auditor.get("/audit?number=SI-1999-9999").get_data(as_text=True)
-    assert f'href="/audit/instances/{improvement["id"]}"' not in misses
+    misses = html.page(auditor.get("/audit?number=SI-1999-9999"))
+    assert not html.select(misses, f'[href="/audit/instances/{improvement["id"]}"]')
 
 
 def test_search_filters_by_person_status_source_and_dates(
     auditor: Any, improvement: dict[str, Any]
 ) -> None:
-    link = f'href="/audit/instances/{improvement["id"]}"'
+    link = f'[href="/audit/instances/{improvement["id"]}"]'
 
     def found(query: str) -> bool:
         response = auditor.get(f"/audit?{query}")
         assert response.status_code == 200, query
-        return link in response.get_data(as_text=True)
+        return bool(html.select(html.page(response), link))
 
     assert found("person=po2")  # acted in it (proposed metrics), did not start it
     assert found("person=PO2") and found("person=o2")  # any case, in part
@@ -84,11 +86,11 @@ def test_search_filters_by_person_status_source_and_dates(
     assert found("started_from=2000-01-01&started_to=2999-12-31")
     assert not found("started_to=2000-01-01")
     assert found("started_from=not-a-date")  # ignored, with a note
-    assert "audit-results" in auditor.get("/audit").get_data(as_text=True)
+    assert html.select(html.page(auditor.get("/audit")), "table.audit-results")
 
 
 def test_the_console_hands_out_the_chain_anchors(auditor: Any, improvement: dict[str, Any]) -> None:
-    assert "/audit/anchors.json" in auditor.get("/audit").get_data(as_text=True)
+    assert html.select(html.page(auditor.get("/audit")), 'a[href="/audit/anchors.json"]')
     response = auditor.get("/audit/anchors.json")
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     heads = {h["instance_id"]: h for h in response.get_json()["heads"]}
@@ -98,19 +100,29 @@ def test_the_console_hands_out_the_chain_anchors(auditor: Any, improvement: dict
 def test_instance_page_shows_verified_chain_and_matching_replay(
     auditor: Any, improvement: dict[str, Any]
 ) -> None:
-    response = auditor.get(f"/audit/instances/{improvement['id']}")
-    html = response.get_data(as_text=True)
+    base = f"/audit/instances/{improvement['id']}"
+    response = auditor.get(base)
+    doc = html.page(response)
     assert response.status_code == 200
-    assert improvement["number"] in html
-    assert 'id="check-chain" data-ok="true"' in html
-    assert 'id="check-replay" data-ok="true"' in html
-    assert "哈希链校验通过" in html and "重放结果与记录一致" in html
-    assert f'type="range" id="step-slider" min="1" max="{improvement["events"]}"' in html
-    assert "/history.json" in html and "/history.csv" in html
-    assert html.count('class="timeline-item') == improvement["events"]
-    assert "<script>" not in html  # no inline scripts
+    assert html.text_of(html.select_one(doc, "h1 .record-no")) == improvement["number"]
+    chain = html.select_one(doc, "#check-chain")
+    replayed = html.select_one(doc, "#check-replay")
+    assert chain.get("data-ok") == "true" and replayed.get("data-ok") == "true"
+    assert html.text_of(html.select_one(chain, "h3")) == "哈希链校验通过"
+    assert html.text_of(html.select_one(replayed, "h3")) == "重放结果与记录一致"
+    slider = html.select_one(doc, "#step-slider")
+    assert (slider.get("type"), slider.get("min"), slider.get("max")) == (
+        "range",
+        "1",
+        str(improvement["events"]),
+    )
+    assert html.select(doc, f'a[href="{base}/history.json"]')
+    assert html.select(doc, f'a[href="{base}/history.csv"]')
+    assert len(html.select(doc, "#timeline .timeline-item")) == improvement["events"]
+    assert all(script.get("src") for script in html.select(doc, "script"))  # no inline scripts
     # no state-changing forms apart from log-out
-    assert re.findall(r'<form method="post" action="([^"]*)"', html) == ["/logout"]
+    posting = [f for f in html.select(doc, "form") if (f.get("method") or "").lower() == "post"]
+    assert [f.get("action") for f in posting] == ["/logout"]
 
 
 def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str, Any]) -> None:
@@ -126,14 +138,14 @@ def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str
     assert state["active_elements"] == ["propose_metrics"]
     assert "source" in state["changed"] and state["data"]["source"] == "customer_feedback"
     assert body["before"]["source"] is None
-    assert 'data-key="source"' in body["html"]["changes"]
+    assert html.select(html.fragment(body["html"]["changes"]), '[data-key="source"]')
     assert "metrics" not in state["data"]
 
     # A parallel task's submission stays with its task: the panel shows what was sent.
     proposal = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k + 2}").get_json()
     assert proposal["state"]["type"] == "task_completed"  # k + 1 is po1 claiming it
     assert proposal["state"]["bpmn_id"] == "propose_metrics" and not proposal["state"]["changed"]
-    assert "本步提交的内容" in proposal["html"]["changes"]
+    assert "本步提交的内容" in html.texts(html.fragment(proposal["html"]["changes"]), "h4")
 
     last = auditor.get(f"/audit/instances/{improvement['id']}/steps/{improvement['events']}")
     assert "define_metrics" in last.get_json()["state"]["completed_elements"]
@@ -174,15 +186,20 @@ def test_tampered_payload_shows_the_broken_seq(
         payload["data"]["description"] = "改过的描述"
         session.execute(update(Event).where(Event.id == event.id).values(payload=payload))
 
-    html = auditor.get(f"/audit/instances/{improvement['id']}").get_data(as_text=True)
-    assert f'id="check-chain" data-ok="false" data-broken-at="{k}"' in html
-    assert f"哈希链在事件 {k} 处断裂" in html
-    assert f"event {k} was altered after it was written" in html
+    doc = html.page(auditor.get(f"/audit/instances/{improvement['id']}"))
+    chain = html.select_one(doc, "#check-chain")
+    assert (chain.get("data-ok"), chain.get("data-broken-at")) == ("false", str(k))
+    assert html.text_of(html.select_one(chain, "h3")) == f"哈希链在事件 {k} 处断裂"
+    assert f"event {k} was altered after it was written" in html.text_of(
+        html.select_one(chain, "p.pre")
+    )
     # the replay reaches the altered data too, and says where it differs
-    assert f'id="check-replay" data-ok="false" data-mismatch-at="{k}"' in html
+    replayed = html.select_one(doc, "#check-replay")
+    assert (replayed.get("data-ok"), replayed.get("data-mismatch-at")) == ("false", str(k))
     body = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k}").get_json()
     assert body["ok"] is False and body["mismatch"]["seq"] == k
-    assert "此事件破坏了哈希链" in body["html"]["event"]
+    alerts = html.texts(html.fragment(body["html"]["event"]), ".alert-error")
+    assert any("此事件破坏了哈希链" in alert for alert in alerts)
 
 
 def test_a_process_owner_gets_403_and_strangers_the_login(
@@ -197,7 +214,7 @@ def test_a_process_owner_gets_403_and_strangers_the_login(
         f"/audit/instances/{improvement['id']}/history.csv",
     ):
         assert po1.get(url).status_code == 403, url
-    assert "/audit" not in po1.get("/").get_data(as_text=True)
+    assert not any("/audit" in url for url in html.urls(html.page(po1.get("/"))))
     owner = client_for(app, "owner")
     assert owner.get(f"/audit/instances/{improvement['id']}").status_code == 200
     anonymous = app.test_client().get("/audit")
@@ -206,6 +223,6 @@ def test_a_process_owner_gets_403_and_strangers_the_login(
 
 def test_admin_may_audit_and_sees_both_nav_links(app: Any, improvement: dict[str, Any]) -> None:
     admin = client_for(app, "admin")
-    html = admin.get(f"/audit/instances/{improvement['id']}").get_data(as_text=True)
-    assert 'href="/audit"' in html and "审计" in html
-    assert 'href="/admin/users"' in html and "用户管理" in html
+    doc = html.page(admin.get(f"/audit/instances/{improvement['id']}"))
+    assert html.texts(doc, 'nav.mainnav a[href="/audit"]') == ["审计"]
+    assert html.texts(doc, 'nav.mainnav a[href="/admin/users"]') == ["用户管理"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -11,34 +13,55 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine.access import Actor
 from engine.persistence.database import Database
 from engine.persistence.models import Event, Instance, User
 from engine.runtime import Runtime
 from tests.cycle import Driver
+from tests.helpers.actors import actors_of
 from tests.helpers.clock import FakeClock
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.databases import prepared_database
+from tests.helpers.doors import RuntimeDoor
 from web.cli import main
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 
 
+@pytest.fixture(scope="module")
+def set_up_by_the_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file made by `csi init-db` and `csi seed-demo`, once for the module."""
+    path = tmp_path_factory.mktemp("cli") / "set-up.sqlite3"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DATABASE_URL", f"sqlite:///{path}")
+        runner = CliRunner()
+        result = runner.invoke(main, ["init-db"])
+        assert result.exit_code == 0, result.output
+        assert "service_improvement v1" in result.output
+        assert "change_management v1" in result.output
+        result = runner.invoke(main, ["seed-demo"])
+        assert result.exit_code == 0 and "owner" in result.output
+    return path
+
+
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[CliRunner, Database]:
-    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+def cli_db(
+    set_up_by_the_cli: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CliRunner, Database]]:
+    """A test's own copy of that database (SQLite's backup, so nothing the set-up left
+    in the write-ahead log is missed), and DATABASE_URL pointing at it."""
+    path = tmp_path / "cli.sqlite3"
+    source, copy = sqlite3.connect(set_up_by_the_cli), sqlite3.connect(path)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("DATABASE_URL", url)
-    runner = CliRunner()
-    result = runner.invoke(main, ["init-db"])
-    assert result.exit_code == 0, result.output
-    assert "service_improvement v1" in result.output and "change_management v1" in result.output
-    result = runner.invoke(main, ["seed-demo"])
-    assert result.exit_code == 0 and "owner" in result.output
-    return runner, Database(url)
-
-
-def actors_of(db: Database) -> dict[str, Actor]:
-    with db.sessions() as session:
-        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    db = Database(url)
+    try:
+        yield CliRunner(), db
+    finally:
+        db.dispose()
 
 
 def test_init_db_is_idempotent_and_deploy_versions(
@@ -158,7 +181,6 @@ def test_worker_once_fires_the_monitoring_timer(
 
 
 def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:
-    from tests.conftest import prepared_database
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'embedded.sqlite3'}")

@@ -15,6 +15,7 @@ from engine.persistence import database
 from engine.persistence.database import Database, Writes
 from engine.persistence.models import Event, Instance, table
 from engine.runtime import Runtime
+from tests.helpers.databases import POSTGRES, shared_database
 
 
 @pytest.mark.postgres
@@ -81,7 +82,7 @@ def test_a_reader_does_not_wait_for_a_writer_on_sqlite(tmp_path: Any) -> None:
         db.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", POSTGRES])
 def test_a_snapshot_reader_sees_one_state_across_its_statements(
     backend: str, database_urls: dict[str, str | None], tmp_path: Any
 ) -> None:
@@ -91,8 +92,6 @@ def test_a_snapshot_reader_sees_one_state_across_its_statements(
     if backend == "postgres" and url is None:
         pytest.skip("PostgreSQL tests need CSI_TEST_DATABASE_URL")
     if backend == "postgres":
-        from tests.conftest import shared_database
-
         db = Database(shared_database("postgres", database_urls).url)
     else:
         db = Database(f"sqlite:///{tmp_path / 'snapshot.sqlite3'}")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from engine.persistence.database import Database
 from engine.persistence.models import ProcessDefinition
+from tests.helpers.api import bearer
 
 BPMN = (Path(__file__).resolve().parents[2] / "bpmn" / "service_improvement.bpmn").read_text()
 
@@ -22,11 +23,6 @@ BOMB = """<?xml version="1.0"?>
 EXTERNAL = """<?xml version="1.0"?>
 <!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&xxe;</bpmn:definitions>"""
-
-
-def token(client: FlaskClient, username: str) -> dict[str, str]:
-    body = client.post("/api/v1/auth/token", json={"username": username, "password": "demo"}).json
-    return {"Authorization": f"Bearer {body['token']}"}
 
 
 def definitions(db: Database) -> int:
@@ -77,7 +73,7 @@ def test_bad_diagrams_are_refused_with_reasons(
     response = client.post(
         "/api/v1/models",
         data=body.encode("utf-8"),
-        headers={**token(client, "admin"), "Content-Type": "application/xml"},
+        headers={**bearer(client, "admin"), "Content-Type": "application/xml"},
     )
     assert response.status_code == 422, response.json
     payload: dict[str, Any] = response.json
@@ -89,7 +85,7 @@ def test_bad_diagrams_are_refused_with_reasons(
 
 
 def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
-    headers = token(client, "admin")
+    headers = bearer(client, "admin")
     upload = {"file": (io.BytesIO(BPMN.encode()), "service_improvement.bpmn")}
     same = client.post("/api/v1/models", data=upload, headers=headers)
     assert same.status_code == 200 and same.json["created"] is False
@@ -104,7 +100,7 @@ def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
     assert response.json["definitions"][0]["version"] == 2
     assert (
         client.post(
-            "/api/v1/models", data=changed.encode(), headers=token(client, "owner")
+            "/api/v1/models", data=changed.encode(), headers=bearer(client, "owner")
         ).status_code
         == 403
     )

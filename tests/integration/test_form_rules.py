@@ -12,7 +12,7 @@ from engine.persistence.database import Database
 from engine.queries.tasks import TaskPage
 from engine.runtime import Runtime
 from tests.cycle import MEASURES, METRICS, REGISTER, TARGETS, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.doors import RuntimeDoor
 
 
 @pytest.fixture

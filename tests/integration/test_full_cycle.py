@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.access import SYSTEM, Actor
+from engine.access import Actor
 from engine.audit import chain
 from engine.persistence.database import Database
 from engine.persistence.instances import WorkflowCache
@@ -16,26 +16,7 @@ from engine.persistence.models import Event, HumanTask, MetricValue, Record
 from engine.runtime import Runtime
 from engine.workflow import parsing
 from tests.cycle import Driver
-
-
-class RuntimeDoor:
-    def __init__(self, rt: Runtime, db: Database, actors: dict[str, Actor]) -> None:
-        self.rt, self.db, self.actors = rt, db, actors
-
-    def tasks(self, username: str, instance_id: int) -> list[dict[str, Any]]:
-        return [t.as_dict() for t in self.rt.queries.inbox(self.actors[username], instance_id)]
-
-    def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
-        self.rt.complete_task(task_id, self.actors[username], data)
-
-    def start(self, username: str) -> int:
-        return self.rt.start_instance(self.actors[username]).instance_id
-
-    def instance(self, instance_id: int) -> dict[str, Any]:
-        return self.rt.queries.instance(SYSTEM, instance_id, with_events=False).as_dict()
-
-    def fire_timers(self, now: datetime) -> None:
-        assert self.rt.fire_due_timers(now)
+from tests.helpers.doors import RuntimeDoor
 
 
 class FreshProcessDoor(RuntimeDoor):

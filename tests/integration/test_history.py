@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from engine.access import Actor
 from engine.audit import chain
 from engine.persistence.database import Database
-from engine.persistence.models import Event, HumanTask, Instance, User
+from engine.persistence.models import Event, HumanTask, Instance
 from engine.runtime import Runtime
 from tests.cycle import REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.actors import actors_of
+from tests.helpers.databases import POSTGRES
+from tests.helpers.doors import RuntimeDoor
 
 
 def started_with_events(rt: Runtime, actors: dict[str, Actor]) -> int:
@@ -99,12 +101,11 @@ def test_tampering_is_named_by_seq(
         assert chain.verify(session, untouched).ok
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("backend", [POSTGRES], indirect=True)
 def test_concurrent_commands_keep_every_chain_whole(committed_db: Database) -> None:
     """Threads complete different tasks of the same and of different instances at once."""
     rt = Runtime(committed_db)
-    with committed_db.sessions() as session:
-        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
+    actors = actors_of(committed_db)
     instances = [rt.start_instance(actors["owner"]).instance_id for _ in range(4)]
     with committed_db.sessions() as session:
         for iid in instances:

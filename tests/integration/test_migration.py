@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -18,7 +19,10 @@ from engine.runtime import Runtime
 from engine.workflow import safe_xml
 from procedure import PACK
 from tests.cycle import REGISTER, Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers import html
+from tests.helpers.api import bearer
+from tests.helpers.doors import RuntimeDoor
+from tests.helpers.pages import client_for, csrf_token
 
 BPMN = (PACK.files / "service_improvement.bpmn").read_text(encoding="utf-8")
 
@@ -139,11 +143,7 @@ def test_migration_through_the_api(
     rt: Runtime = app.extensions["csi"].runtime
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
-
-    def headers(user: str) -> dict[str, str]:
-        token = client.post("/api/v1/auth/token", json={"username": user, "password": "demo"})
-        return {"Authorization": f"Bearer {token.json['token']}"}
-
+    headers = partial(bearer, client)
     denied = client.post(f"/api/v1/instances/{iid}/migrate", json={}, headers=headers("owner"))
     assert denied.status_code == 403
     bad = client.post(
@@ -159,21 +159,21 @@ def test_migration_through_the_api(
     assert history_rows[-1]["type"] == "instance_migrated"
 
 
-def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> None:
-    from tests.integration.test_pages import client_for, csrf_token
-
+def test_a_modeler_moves_an_instance_from_its_page(
+    app: Any, db: Database, actors: dict[str, Actor]
+) -> None:
     rt: Runtime = app.extensions["csi"].runtime
-    with db.sessions() as session:
-        from engine.persistence.models import User
-
-        actors = {u.username: Actor.of(u) for u in session.scalars(select(User))}
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))
-    owner_page = client_for(app, "owner").get(f"/instances/{iid}").get_data(as_text=True)
-    assert f"/instances/{iid}/migrate" not in owner_page  # not a modeler
+    migrate = f"/instances/{iid}/migrate"
+
+    def offers_migration(client: Any) -> bool:
+        return any(migrate in url for url in html.urls(html.page(client.get(f"/instances/{iid}"))))
+
+    assert not offers_migration(client_for(app, "owner"))  # not a modeler
     admin = client_for(app, "admin")
-    page = admin.get(f"/instances/{iid}").get_data(as_text=True)
-    assert f"迁移到第 {version} 版" in page
+    form = html.select_one(html.page(admin.get(f"/instances/{iid}")), f'form[action="{migrate}"]')
+    assert html.texts(form, "button") == [f"迁移到第 {version} 版"]
     response = admin.post(
         f"/instances/{iid}/migrate",
         data={"csrf_token": csrf_token(admin, f"/instances/{iid}"), "version": version},
@@ -182,14 +182,12 @@ def test_a_modeler_moves_an_instance_from_its_page(app: Any, db: Database) -> No
     with db.sessions() as session:
         instance = session.get(Instance, iid)
         assert session.get(ProcessDefinition, instance.definition_id).version == version
-    assert f"/instances/{iid}/migrate" not in admin.get(f"/instances/{iid}").get_data(as_text=True)
+    assert not offers_migration(admin)
 
 
 def test_audit_steps_name_the_version_they_ran_on(
     app: Any, db: Database, actors: dict[str, Actor]
 ) -> None:
-    from tests.integration.test_pages import client_for
-
     rt: Runtime = app.extensions["csi"].runtime
     iid = RuntimeDoor(rt, db, actors).start("owner")
     version = _deploy(rt, actors, BPMN.replace("发起服务改进", "发起改进"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -10,30 +11,8 @@ from sqlalchemy import select
 
 from engine.persistence.models import HumanTask
 from engine.queries import instances
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-TASK_LINK = re.compile(r"/tasks/([0-9a-f-]{36})")
-
-
-def csrf_token(client: Any, url: str = "/login") -> str:
-    response = client.get(url)
-    match = CSRF.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {url}"
-    return match.group(1)
-
-
-def login(client: Any, username: str, password: str = "demo") -> Any:
-    token = csrf_token(client, "/login")
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-
-
-def client_for(app: Any, username: str) -> Any:
-    client = app.test_client()
-    response = login(client, username)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
+from tests.helpers import html
+from tests.helpers.pages import TASK_LINK, client_for, csrf_token, login
 
 
 def start_improvement(client: Any) -> Any:
@@ -83,16 +62,15 @@ def started(owner: Any, db: Any) -> str:
 def test_login_with_wrong_password_is_401(client: Any) -> None:
     response = login(client, "owner", "wrong")
     assert response.status_code == 401
-    assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert "用户名或密码错误" in html.text_of(
+        html.select_one(html.page(response), ".flashes .alert-error")
+    )
 
 
 def test_login_page_has_csrf_field_and_demo_hint_when_testing(client: Any) -> None:
-    html = client.get("/login").get_data(as_text=True)
-    assert 'name="csrf_token"' in html
-    assert "演示用户" in html
-    # the pack's demo users, each with its roles' labels
-    assert "<code>manager</code> 服务改进经理 / 变更经理," in html
-    assert "<code>admin</code> 全部角色" in html
+    doc = html.page(client.get("/login"))
+    assert html.select_one(doc, 'form[action^="/login"] input[name="csrf_token"]').get("value")
+    assert html.text_of(html.select_one(doc, ".hint strong")) == "演示用户"
 
 
 def test_unauthenticated_pages_redirect_to_login(client: Any) -> None:
@@ -111,32 +89,37 @@ def test_post_without_csrf_token_is_400(owner: Any) -> None:
 
 
 def test_owner_inbox_shows_register_input_after_start(owner: Any, started: str) -> None:
-    html = owner.get("/").get_data(as_text=True)
-    assert "登记改进输入" in html
-    assert f"/tasks/{started}" in html
-    assert re.search(r"SI-\d{4}-\d{4}", html)
+    doc = html.page(owner.get("/"))
+    assert "登记改进输入" in html.texts(doc, "table.inbox a.task-link")
+    assert html.select(doc, f'table.inbox a.task-link[href="/tasks/{started}"]')
+    assert any(
+        re.fullmatch(r"SI-\d{4}-\d{4}", n) for n in html.texts(doc, "table.inbox a.record-no")
+    )
 
 
 def test_task_page_renders_form_with_chinese_select_labels(owner: Any, started: str) -> None:
     response = owner.get(f"/tasks/{started}")
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 200
-    assert '<select id="f-source" name="source" required' in html
-    assert '<option value="customer_feedback">客户反馈意见</option>' in html
-    assert 'type="checkbox" name="process_owners" value="po1"' in html
-    assert '<textarea id="f-description" name="description"' in html
+    source = html.select_one(doc, 'select#f-source[name="source"]')
+    assert source.get("required") is not None
+    assert html.texts(source, 'option[value="customer_feedback"]') == ["客户反馈意见"]
+    assert html.select(doc, 'input[type="checkbox"][name="process_owners"][value="po1"]')
+    assert html.select(doc, 'textarea#f-description[name="description"]')
 
 
 def test_invalid_data_is_422_with_errors_and_input_kept(
     owner: Any, started: str, db: Any, actors: Any
 ) -> None:
     response = register_input(owner, started, description=None, reference="KEEP-ME")
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 422
-    assert "此项为必填项" in html
-    assert 'id="f-description-errors"' in html
-    assert 'value="KEEP-ME"' in html  # the user's input is kept
-    assert 'value="po1" checked' in html
+    assert "此项为必填项" in html.text_of(html.select_one(doc, "#f-description-errors"))
+    # the user's input is kept
+    assert html.select_one(doc, 'input[name="reference"]').get("value") == "KEEP-ME"
+    assert (
+        html.select_one(doc, 'input[name="process_owners"][value="po1"]').get("checked") is not None
+    )
     with db.sessions() as session:
         inbox = instances.inbox(session, actors["owner"])
         assert started in [t.id for t in inbox]  # the task is still open
@@ -148,15 +131,24 @@ def test_valid_register_input_gives_each_process_owner_their_task(
     response = register_input(owner, started)
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
-    assert "任务已完成" in owner.get("/").get_data(as_text=True)
+    flashes = html.texts(html.page(owner.get("/")), ".flashes .alert")
+    assert any("任务已完成" in text for text in flashes)
 
     tasks = {t.assignee: t.id for t in open_tasks(db, "propose_metrics")}
     assert set(tasks) == {"po1", "po2"}
-    po1_html = client_for(app, "po1").get("/").get_data(as_text=True)
-    po2_html = client_for(app, "po2").get("/").get_data(as_text=True)
-    assert "提出度量指标" in po1_html and "提出度量指标" in po2_html
-    assert tasks["po1"] in po1_html and tasks["po2"] not in po1_html
-    assert tasks["po2"] in po2_html and tasks["po1"] not in po2_html
+    po1_page = html.page(client_for(app, "po1").get("/"))
+    po2_page = html.page(client_for(app, "po2").get("/"))
+    assert "提出度量指标" in html.texts(po1_page, "table.inbox a.task-link")
+    assert "提出度量指标" in html.texts(po2_page, "table.inbox a.task-link")
+
+    def links_to_task(doc: Any, task_id: str) -> bool:
+        return bool(html.select(doc, f'table.inbox a.task-link[href="/tasks/{task_id}"]'))
+
+    def mentions_task(doc: Any, task_id: str) -> bool:
+        return any(task_id in url for url in html.urls(doc)) or task_id in html.text_of(doc)
+
+    assert links_to_task(po1_page, tasks["po1"]) and not mentions_task(po1_page, tasks["po2"])
+    assert links_to_task(po2_page, tasks["po2"]) and not mentions_task(po2_page, tasks["po1"])
 
 
 def test_table_form_posts_rows_and_prefills_the_next_form(
@@ -166,8 +158,9 @@ def test_table_form_posts_rows_and_prefills_the_next_form(
     for user, name in (("po1", "平均修复时间"), ("po2", "首次响应时间")):
         client = client_for(app, user)
         [task] = [t for t in open_tasks(db, "propose_metrics") if t.assignee == user]
-        page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
-        assert "data-add-row" in page and "metrics-__index__-name" in page
+        form = html.page(client.get(f"/tasks/{task.id}"))
+        assert html.select(form, "button[data-add-row]")
+        assert html.select(form, 'template[data-row-template] [name="metrics-__index__-name"]')
         response = client.post(
             f"/tasks/{task.id}",
             data={
@@ -188,19 +181,19 @@ def test_table_form_posts_rows_and_prefills_the_next_form(
         assert response.status_code == 302, response.get_data(as_text=True)
 
     [define] = open_tasks(db, "define_metrics")
-    html = owner.get(f"/tasks/{define.id}").get_data(as_text=True)
-    assert 'name="metrics-0-name" value="平均修复时间"' in html
-    assert 'name="metrics-1-name" value="首次响应时间"' in html
-    assert "首次响应时间" in html  # the proposals as context cards
-    assert 'class="person-card"' in html
+    doc = html.page(owner.get(f"/tasks/{define.id}"))
+    assert html.select_one(doc, 'input[name="metrics-0-name"]').get("value") == "平均修复时间"
+    assert html.select_one(doc, 'input[name="metrics-1-name"]').get("value") == "首次响应时间"
+    cards = html.select(doc, ".context-panel .person-card")  # the proposals as context cards
+    assert cards
+    assert any("首次响应时间" in html.text_of(card) for card in cards)
 
 
 def test_claim_and_unclaim_from_the_inbox(owner: Any, started: str, db: Any) -> None:
     token = csrf_token(owner, "/")
     response = owner.post(f"/tasks/{started}/claim", data={"csrf_token": token})
     assert response.status_code == 302
-    html = owner.get("/").get_data(as_text=True)
-    assert f"/tasks/{started}/unclaim" in html
+    assert html.select(html.page(owner.get("/")), f'form[action="/tasks/{started}/unclaim"]')
     with db.sessions() as session:
         assert session.get(HumanTask, started).claimed_by == "owner"
     owner.post(f"/tasks/{started}/unclaim", data={"csrf_token": token})
@@ -217,13 +210,16 @@ def test_auditor_may_not_start_or_claim(app: Any, started: str) -> None:
     assert auditor.post("/instances/new", data={"csrf_token": token}).status_code == 403
     refused = auditor.post(f"/tasks/{started}/claim", data={"csrf_token": token})
     assert refused.status_code == 403
-    assert "此账户只能查看，不能修改任何内容。" in refused.get_data(as_text=True)
+    assert "此账户只能查看，不能修改任何内容。" in html.text_of(
+        html.select_one(html.page(refused), ".error-message")
+    )
     # reading is allowed, read-only
-    page = auditor.get(f"/tasks/{started}")
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    assert ">提交</button>" not in html and "disabled" in html
-    assert "发起改进" not in auditor.get("/").get_data(as_text=True)
+    response = auditor.get(f"/tasks/{started}")
+    assert response.status_code == 200
+    doc = html.page(response)
+    assert "提交" not in html.texts(doc, "button")  # no submit button
+    assert html.select(doc, "form.task-form [disabled]")
+    assert "发起改进" not in html.text_of(html.page(auditor.get("/")))
 
 
 def test_task_of_another_role_is_403(app: Any, started: str) -> None:
@@ -232,7 +228,9 @@ def test_task_of_another_role_is_403(app: Any, started: str) -> None:
     token = csrf_token(po1, "/")
     refused = po1.post(f"/tasks/{started}", data={"csrf_token": token})
     assert refused.status_code == 403
-    assert "此任务属于其他角色或人员。" in refused.get_data(as_text=True)
+    assert "此任务属于其他角色或人员。" in html.text_of(
+        html.select_one(html.page(refused), ".error-message")
+    )
 
 
 def test_a_task_claimed_by_someone_else_says_so_in_the_readers_language(
@@ -242,7 +240,8 @@ def test_a_task_claimed_by_someone_else_says_so_in_the_readers_language(
     admin = client_for(app, "admin")
     refused = admin.post(f"/tasks/{started}/claim", data={"csrf_token": csrf_token(admin, "/")})
     assert refused.status_code == 409
-    assert "此任务已由 owner 认领；如需办理，请其先释放。" in refused.get_data(as_text=True)
+    message = html.text_of(html.select_one(html.page(refused), ".error-message"))
+    assert "此任务已由 owner 认领；如需办理，请其先释放。" in message
 
 
 def test_process_owner_may_not_start(app: Any) -> None:
@@ -255,21 +254,29 @@ def test_an_engine_refusal_reads_in_the_readers_language(app: Any, started: str)
     cab = client_for(app, "cab")
     refused = cab.post(f"/tasks/{started}/claim", data={"csrf_token": csrf_token(cab, "/")})
     assert refused.status_code == 403
-    assert "此操作需要角色：服务改进负责人。" in refused.get_data(as_text=True)
+    assert "此操作需要角色：服务改进负责人。" in html.text_of(
+        html.select_one(html.page(refused), ".error-message")
+    )
 
 
 # -- language -------------------------------------------------------------------------------------
 
 
 def test_language_switch_to_english_sticks(owner: Any, started: str) -> None:
-    assert ">待办</a>" in owner.get("/").get_data(as_text=True)
-    html = owner.get("/?lang=en").get_data(as_text=True)
-    assert ">Inbox</a>" in html and ">Improvements</a>" in html and ">Start</a>" in html
-    assert "Register improvement input" in html  # task name from the form's English title
-    page = owner.get(f"/tasks/{started}").get_data(as_text=True)
-    assert '<option value="customer_feedback">Customer feedback</option>' in page
-    assert ">Inbox</a>" in owner.get("/instances").get_data(as_text=True)
-    assert ">待办</a>" in owner.get("/?lang=zh_CN").get_data(as_text=True)
+    def nav(url: str) -> list[str]:
+        return html.texts(html.page(owner.get(url)), "nav.mainnav a")
+
+    assert "待办" in nav("/")
+    doc = html.page(owner.get("/?lang=en"))
+    assert {"Inbox", "Improvements", "Start"} <= set(html.texts(doc, "nav.mainnav a"))
+    # task name from the form's English title
+    assert "Register improvement input" in html.texts(doc, "table.inbox a.task-link")
+    task = html.page(owner.get(f"/tasks/{started}"))
+    assert html.texts(task, 'select#f-source option[value="customer_feedback"]') == [
+        "Customer feedback"
+    ]
+    assert "Inbox" in nav("/instances")
+    assert "待办" in nav("/?lang=zh_CN")
 
 
 # -- instances -------------------------------------------------------------------------------------
@@ -278,19 +285,24 @@ def test_language_switch_to_english_sticks(owner: Any, started: str) -> None:
 def test_instance_list_and_page(owner: Any, started: str, db: Any) -> None:
     register_input(owner, started)
     [task] = [t for t in open_tasks(db, "propose_metrics") if t.assignee == "po1"]
-    listing = owner.get("/instances").get_data(as_text=True)
-    number = re.search(r"SI-\d{4}-\d{4}", listing)
-    assert number
-    assert "客户反馈意见" in listing
+    listing = html.page(owner.get("/instances"))
+    link = html.select_one(listing, f'a.record-no[href="/instances/{task.instance_id}"]')
+    number = html.text_of(link)
+    assert re.fullmatch(r"SI-\d{4}-\d{4}", number)
+    row = next(link.iterancestors("tr"))
+    assert "客户反馈意见" in html.text_of(row)
 
     response = owner.get(f"/instances/{task.instance_id}")
-    html = response.get_data(as_text=True)
+    doc = html.page(response)
     assert response.status_code == 200
-    assert number.group(0) in html
-    assert "提出度量指标" in html  # where it stands
-    assert f'data-url="/instances/{task.instance_id}/diagram.bpmn"' in html
-    assert "register_input" in html  # completed element for the diagram, and history
-    assert "vendor/bpmn-js/bpmn-navigated-viewer.production.min.js" in html
+    assert html.text_of(html.select_one(doc, "h1 .record-no")) == number
+    assert any("提出度量指标" in t for t in html.texts(doc, "ul.active-list li"))  # where it stands
+    diagram = html.select_one(doc, "#diagram")
+    assert diagram.get("data-url") == f"/instances/{task.instance_id}/diagram.bpmn"
+    # completed element for the diagram, and history
+    assert "register_input" in json.loads(diagram.get("data-done"))
+    assert "register_input" in html.texts(doc, "table.history code")
+    assert html.select(doc, 'script[src$="vendor/bpmn-js/bpmn-navigated-viewer.production.min.js"]')
 
     diagram = owner.get(f"/instances/{task.instance_id}/diagram.bpmn")
     assert diagram.status_code == 200
@@ -303,6 +315,6 @@ def test_unknown_instance_is_404(owner: Any) -> None:
 
 
 def test_start_redirects_to_the_first_task(owner: Any, started: str) -> None:
-    page = owner.get(f"/tasks/{started}")
-    assert page.status_code == 200
-    assert "登记改进输入" in page.get_data(as_text=True)
+    response = owner.get(f"/tasks/{started}")
+    assert response.status_code == 200
+    assert html.text_of(html.select_one(html.page(response), "h1")) == "登记改进输入"

@@ -14,7 +14,8 @@ from engine.access import Actor
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, ProcessDefinition, User
 from engine.runtime import Runtime
-from tests.integration.test_pages import client_for, csrf_token
+from tests.helpers.api import bearer
+from tests.helpers.pages import client_for, csrf_token
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Not commands: signing in and out, and obtaining a token, are the same for everyone.
@@ -46,9 +47,7 @@ def test_every_command_refuses_the_auditor(
     web = client_for(app, "auditor")
     token = csrf_token(web, "/")
     api = app.test_client()
-    bearer = api.post("/api/v1/auth/token", json={"username": "auditor", "password": "demo"}).json[
-        "token"
-    ]
+    auditor = bearer(api, "auditor")
     before = counts(db)
 
     checked = []
@@ -67,7 +66,7 @@ def test_every_command_refuses_the_auditor(
                     url,
                     method=method,
                     json={"data": {}},
-                    headers={"Authorization": f"Bearer {bearer}"},
+                    headers=auditor,
                 )
             else:
                 response = web.open(url, method=method, data={"csrf_token": token})

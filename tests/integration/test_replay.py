@@ -1,7 +1,13 @@
-"""Replay rebuilds a full cycle step by step, and reports changed definitions."""
+"""Replay rebuilds a full cycle step by step, and reports changed definitions.
+
+The tests read, or tamper with, one finished improvement per backend: it is run once
+for the module and committed, and each test sees it through `db`, whose outer
+transaction is rolled back afterwards, so what one test alters no other sees.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC
 
 import pytest
@@ -22,12 +28,33 @@ from engine.runtime import Runtime
 from engine.workflow import safe_xml
 from procedure import PACK
 from tests.cycle import Driver
-from tests.integration.test_full_cycle import RuntimeDoor
+from tests.helpers.actors import actors_of
+from tests.helpers.api import bearer
+from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
+from tests.helpers.doors import RuntimeDoor
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Module-wide here, so the tests of one backend run together around one cycle."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def finished_cycle(backend: str, database_urls: dict[str, str | None]) -> Iterator[int]:
+    """The full cycle, run and committed once per backend for this module; set up
+    before any test's `db` (module scope first), and deleted when the module is done."""
+    base = shared_database(backend, database_urls)
+    try:
+        yield Driver(RuntimeDoor(Runtime(base), base, actors_of(base))).run().instance_id
+    finally:
+        delete_committed_rows(base)
 
 
 @pytest.fixture
-def finished(rt: Runtime, db: Database, actors: dict[str, Actor]) -> int:
-    return Driver(RuntimeDoor(rt, db, actors)).run().instance_id
+def finished(finished_cycle: int, db: Database) -> int:
+    """The finished improvement, for a test working in `db` (changes rolled back)."""
+    return finished_cycle
 
 
 def test_replay_of_full_cycle_matches_at_every_step(db: Database, finished: int) -> None:
@@ -144,10 +171,7 @@ def test_replay_reports_altered_task_data(db: Database, finished: int) -> None:
 
 
 def test_replay_through_the_api(app, client, finished: int) -> None:  # type: ignore[no-untyped-def]
-    token = client.post(
-        "/api/v1/auth/token", json={"username": "auditor", "password": "demo"}
-    ).json["token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = bearer(client, "auditor")
     body = client.get(f"/api/v1/instances/{finished}/replay?step=3", headers=headers).json
     assert body["ok"] is True and body["step"] == 3 and body["mismatch"] is None
     assert body["steps"] > 50

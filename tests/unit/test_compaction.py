@@ -19,13 +19,12 @@ from engine.workflow.serializer import StateSerializer
 from procedure import PACK
 from tests.cycle import Driver
 from tests.helpers.clock import RECHECK_AFTER
-from tests.unit.test_specs import parsed_from
+from tests.helpers.specs import bundled_parsed
 
 
 @pytest.fixture(scope="module")
 def parsed() -> parsing.ParsedSpecs:
-    files = [(f.name[:-5], f.read_bytes()) for f in PACK.diagram_files()]
-    return parsed_from("service_improvement", files)
+    return bundled_parsed("service_improvement")
 
 
 ROLES = {

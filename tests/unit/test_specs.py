@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from engine.access import Policy
-from engine.persistence.models import ProcessDefinition
-from engine.workflow import parsing, safe_xml
 from procedure import PACK
+from tests.helpers.specs import bundled_parsed, parsed_from
 
 LANELESS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
@@ -18,25 +17,8 @@ LANELESS = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def parsed_from(process_id: str, files: list[tuple[str, bytes]]) -> parsing.ParsedSpecs:
-    """Parsed specs of (process id, XML) files, without a database."""
-    rows = [
-        ProcessDefinition(
-            id=n,
-            process_id=name,
-            version=1,
-            content_hash=safe_xml.content_hash(xml),
-            bpmn_xml=xml.decode("utf-8"),
-            filename=f"{name}.bpmn",
-        )
-        for n, (name, xml) in enumerate(files, start=9000)
-    ]
-    return parsing.parsed_specs(process_id, rows)
-
-
 def test_the_start_events_lane_says_who_starts() -> None:
-    files = [(f.name[:-5], f.read_bytes()) for f in PACK.diagram_files()]
-    model = parsed_from("service_improvement", files).models["service_improvement"]
+    model = bundled_parsed("service_improvement").models["service_improvement"]
     assert Policy(PACK.roles).starter_roles(model.starter_lanes) == {"ImprovementOwner"}
 
 

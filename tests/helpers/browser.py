@@ -1,0 +1,22 @@
+"""A person at Chromium (driven by Playwright): logging in and out of the live app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEMO_PASSWORD = "demo"
+
+
+def login(page: Any, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Log in through the form at `base`/login and wait for the inbox."""
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def logout(page: Any) -> None:
+    """Press the top bar's log-out button and wait for the log-in page."""
+    page.click("form[action$='/logout'] button")
+    page.wait_for_url("**/login**")
