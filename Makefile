@@ -24,10 +24,11 @@ run: install
 ## The whole suite: SQLite always, PostgreSQL when CSI_TEST_DATABASE_URL is set,
 ## browser tests in Debian's /usr/bin/chromium when it is installed.
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --maxprocesses 4
 
+## No database server, no browser, no package index: the tier to run while editing.
 test-fast: install
-	$(BIN)/pytest -q -x -m "not e2e and not packaging"
+	$(BIN)/pytest -q -x -m "not e2e and not postgres and not bench and not packaging"
 
 lint: install
 	$(BIN)/ruff check .

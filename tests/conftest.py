@@ -12,7 +12,6 @@ server and no browser.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +21,14 @@ from engine.access import Actor
 from engine.persistence.database import Database
 from engine.runtime import Runtime
 from tests.helpers.actors import actors_of
-from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
+from tests.helpers.databases import (
+    BACKENDS,
+    delete_committed_rows,
+    postgres_url,
+    shared_database,
+)
 
-POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
+POSTGRES_URL = postgres_url()
 # Tests under these directories carry the marker of the same name.
 DIRECTORY_MARKERS = {"e2e": pytest.mark.e2e, "bench": pytest.mark.bench}
 TESTS_DIR = Path(__file__).resolve().parent

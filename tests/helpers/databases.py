@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from engine.commands.setup import DEMO_PASSWORD, fresh_demo_database
@@ -28,6 +31,29 @@ QUICK_HASH_METHOD = "pbkdf2:sha256:1000"
 SEEDED_TABLES = {"app_user", "metric", "process_definition"}
 
 _prepared: dict[str, Database] = {}
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL database of this test process: CSI_TEST_DATABASE_URL, or under
+    `pytest -n` a database of each worker's own beside it (created when missing), since
+    preparing a database drops its schema."""
+    url = os.environ.get("CSI_TEST_DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    server = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        server.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def prepared_database(url: str) -> Database:

@@ -5,7 +5,6 @@ diagram and a form file."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -21,10 +20,10 @@ from engine.errors import Forbidden, ValidationFailed
 from engine.pack import Pack, load
 from engine.persistence.database import Database
 from engine.runtime import Runtime
-from tests.helpers.databases import BACKENDS
+from tests.helpers.databases import BACKENDS, postgres_url
 from tests.helpers.pages import TASK_LINK, client_for, csrf_token
 
-POSTGRES_URL = os.environ.get("CSI_TEST_DATABASE_URL")
+POSTGRES_URL = postgres_url()
 TINY = Path(__file__).resolve().parents[1] / "packs" / "tiny"
 # On PostgreSQL the pack gets a schema of its own: the shared test schema stays as it is.
 POSTGRES_SCHEMA = "tiny_pack"
