@@ -151,7 +151,9 @@ class Driver:
 
         po1 = [t for t in self.door.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics"]
         po2 = [t for t in self.door.tasks("po2", iid) if t["bpmn_id"] == "propose_metrics"]
-        assert len(po1) == 1 and len(po2) == 1 and po1[0]["id"] != po2[0]["id"]
+        assert len(po1) == 1
+        assert len(po2) == 1
+        assert po1[0]["id"] != po2[0]["id"]
         self.door.complete(
             "po1",
             po1[0]["id"],

@@ -26,7 +26,8 @@ def finished(live_app: tuple[str, Database]) -> tuple[str, int, str]:
         number = session.scalar(
             select(Record.number).where(Record.instance_id == result.instance_id)
         )
-    assert result.final["status"] == "completed" and number
+    assert result.final["status"] == "completed"
+    assert number
     return base, result.instance_id, number
 
 

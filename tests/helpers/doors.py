@@ -58,7 +58,9 @@ class ApiDoor:
 
     def complete(self, username: str, task_id: str, data: dict[str, Any]) -> None:
         detail = self.client.get(f"/api/v1/tasks/{task_id}", headers=self.headers(username))
-        assert detail.status_code == 200 and "schema" in detail.json and "data" in detail.json
+        assert detail.status_code == 200
+        assert "schema" in detail.json
+        assert "data" in detail.json
         response = self.client.post(
             f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=self.headers(username)
         )

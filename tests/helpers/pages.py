@@ -14,7 +14,8 @@ TASK_LINK = re.compile(r"/tasks/([0-9a-f-]{36})")
 def csrf_token(client: Any, url: str = "/login") -> str:
     """The CSRF token of the first form on the page at `url`."""
     fields = html.select(html.page(client.get(url)), 'input[name="csrf_token"]')
-    assert fields and fields[0].get("value"), f"no csrf_token on {url}"
+    assert fields, f"no csrf_token on {url}"
+    assert fields[0].get("value"), f"an empty csrf_token on {url}"
     return str(fields[0].get("value"))
 
 

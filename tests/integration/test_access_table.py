@@ -75,7 +75,8 @@ def build_world(db: Database, rt: Runtime, who: Who) -> World:
     )
     [task_id] = registered.open_tasks
     task = rt.queries.open_task(task_id)
-    assert task is not None and task.bpmn_id == "propose_metrics"
+    assert task is not None
+    assert task.bpmn_id == "propose_metrics"
     assert task.assignee == participant
     return World(
         who,
@@ -158,7 +159,8 @@ def definition_version(db: Database, instance_id: int) -> int:
 
 def _engine_start(rt: Runtime, w: World) -> None:
     result = rt.start_instance(w.actor, "service_improvement")
-    assert result.instance_id != w.instance_id and result.status == "running"
+    assert result.instance_id != w.instance_id
+    assert result.status == "running"
     assert rt.queries.open_task(result.open_tasks[0]) is not None
 
 
@@ -170,7 +172,8 @@ def _engine_claim(rt: Runtime, w: World) -> None:
 def _engine_complete(rt: Runtime, w: World) -> None:
     result = rt.complete_task(w.task_id, w.actor, PROPOSAL)
     row = task_row(rt.db, w.task_id)
-    assert row.status == "completed" and row.completed_by == w.actor.username
+    assert row.status == "completed"
+    assert row.completed_by == w.actor.username
     assert w.task_id not in result.open_tasks
 
 
@@ -182,17 +185,21 @@ def _engine_read(rt: Runtime, w: World) -> None:
 
 def _engine_history(rt: Runtime, w: World) -> None:
     events = rt.queries.history(w.actor, w.instance_id)
-    assert len(events) == w.events and events[0]["type"] == "instance_started"
+    assert len(events) == w.events
+    assert events[0]["type"] == "instance_started"
 
 
 def _engine_verify(rt: Runtime, w: World) -> None:
     verification = rt.queries.verify(w.actor, w.instance_id)
-    assert verification.ok and verification.events == w.events
+    assert verification.ok
+    assert verification.events == w.events
 
 
 def _engine_replay(rt: Runtime, w: World) -> None:
     result = rt.queries.replay(w.actor, w.instance_id)
-    assert result.ok and result.mismatch is None and result.steps == w.events
+    assert result.ok
+    assert result.mismatch is None
+    assert result.steps == w.events
 
 
 def _engine_migrate(rt: Runtime, w: World) -> None:
@@ -202,7 +209,8 @@ def _engine_migrate(rt: Runtime, w: World) -> None:
 
 def _engine_deploy(rt: Runtime, w: World) -> None:
     deployed = rt.deploy(w.actor, PROBE_BPMN, "access_probe.bpmn")
-    assert deployed.created and [d.process_id for d in deployed.definitions] == ["access_probe"]
+    assert deployed.created
+    assert [d.process_id for d in deployed.definitions] == ["access_probe"]
 
 
 def _engine_admin(rt: Runtime, w: World) -> None:
@@ -273,30 +281,44 @@ def _api(client: FlaskClient, app: Any, w: World, action: str) -> tuple[int, Any
 
 def _allowed_answer(action: str, status: int, body: Any, w: World, db: Database) -> None:
     if action == "start":
-        assert status == 201 and body["id"] != w.instance_id and body["status"] == "running"
+        assert status == 201
+        assert body["id"] != w.instance_id
+        assert body["status"] == "running"
     elif action == "claim":
-        assert status == 200 and body["claimed_by"] == w.actor.username
+        assert status == 200
+        assert body["claimed_by"] == w.actor.username
         assert task_row(db, w.task_id).claimed_by == w.actor.username
     elif action == "complete":
-        assert status == 200 and w.task_id not in body["open_tasks"]
+        assert status == 200
+        assert w.task_id not in body["open_tasks"]
         assert task_row(db, w.task_id).completed_by == w.actor.username
     elif action == "read":
-        assert status == 200 and body["id"] == w.instance_id
+        assert status == 200
+        assert body["id"] == w.instance_id
     elif action == "history":
-        assert status == 200 and len(body) == w.events
+        assert status == 200
+        assert len(body) == w.events
         assert body[0]["type"] == "instance_started"
     elif action == "verify":
-        assert status == 200 and body["ok"] is True and body["broken_at"] is None
+        assert status == 200
+        assert body["ok"] is True
+        assert body["broken_at"] is None
     elif action == "replay":
-        assert status == 200 and body["ok"] is True and body["steps"] == w.events
+        assert status == 200
+        assert body["ok"] is True
+        assert body["steps"] == w.events
     elif action == "migrate":
-        assert status == 200 and body["id"] == w.instance_id
+        assert status == 200
+        assert body["id"] == w.instance_id
         assert definition_version(db, w.instance_id) == w.newer
     elif action == "deploy":
-        assert status == 201 and body["created"] is True
+        assert status == 201
+        assert body["created"] is True
         assert [d["process_id"] for d in body["definitions"]] == ["access_probe"]
     elif action == "admin":
-        assert status == 200 and w.actor.username in body and "po1" in body
+        assert status == 200
+        assert w.actor.username in body
+        assert "po1" in body
     else:  # pragma: no cover - a new column needs its check here
         raise AssertionError(f"no check for {action}")
 

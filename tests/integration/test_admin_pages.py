@@ -65,7 +65,8 @@ def test_admin_creates_a_user_who_can_log_in(app: Any, admin: Any, db: Database)
     assert "孙工 (流程负责人)" in html.texts(row, "td")
     with db.sessions() as session:
         user = session.scalar(select(User).where(User.username == "po3"))
-        assert user is not None and user.roles == ["ProcessOwner", "ChangeImplementer"]
+        assert user is not None
+        assert user.roles == ["ProcessOwner", "ChangeImplementer"]
 
     client = app.test_client()
     assert login(client, "po3", "s3cret-pass").status_code == 302
@@ -113,7 +114,8 @@ def test_admin_edits_a_user_and_deactivation_stops_log_in(
     assert response.status_code == 302
     with db.sessions() as session:
         user = session.get(User, uid)
-        assert user.display_name == "赵工" and user.active is False
+        assert user.display_name == "赵工"
+        assert user.active is False
     assert login(app.test_client(), "po2").status_code == 401
 
 
@@ -148,7 +150,8 @@ def test_admin_cannot_demote_or_deactivate_self(admin: Any, db: Database) -> Non
     assert any("不能停用自己" in e for e in errors)
     with db.sessions() as session:
         user = session.get(User, uid)
-        assert "Admin" in user.roles and user.active
+        assert "Admin" in user.roles
+        assert user.active
     assert admin.get("/admin/users").status_code == 200
 
 
@@ -165,4 +168,5 @@ def test_non_admins_get_403(app: Any, db: Database, username: str) -> None:
 
 def test_unauthenticated_is_sent_to_log_in(client: Any) -> None:
     response = client.get("/admin/users")
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")

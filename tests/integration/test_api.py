@@ -52,7 +52,8 @@ def test_full_cycle_through_the_api(api: ApiDoor, client: FlaskClient, db: Datab
         "message": f"{len(history_rows)} events verified",
     }
     register = client.get("/api/v1/improvements", headers=api.headers("auditor")).json
-    assert register[0]["instance_id"] == iid and register[0]["status"] == "closed"
+    assert register[0]["instance_id"] == iid
+    assert register[0]["status"] == "closed"
     assert register[0]["number"].startswith("SI-")
     readings = client.get("/api/v1/metrics?code=AVAIL", headers=api.headers("auditor")).json
     assert [r["value"] for r in readings][-3:] == [99.3, 99.6, 99.95]
@@ -67,7 +68,8 @@ def test_start_with_initial_data_prefills_the_first_form(api: ApiDoor, client: F
     assert response.status_code == 201
     task = api.tasks("owner", response.json["id"])[0]
     detail = client.get(f"/api/v1/tasks/{task['id']}", headers=api.headers("owner")).json
-    assert detail["bpmn_id"] == "register_input" and detail["lane"] == "ImprovementOwner"
+    assert detail["bpmn_id"] == "register_input"
+    assert detail["lane"] == "ImprovementOwner"
     assert detail["data"]["reference"] == REGISTER["reference"]
     # every holder of the ProcessOwner role (admin holds all roles)
     assert set(detail["schema"]["properties"]["process_owners"]["items"]["enum"]) == {
@@ -83,7 +85,8 @@ def test_auth_errors(client: FlaskClient) -> None:
         client.get("/api/v1/tasks", headers={"Authorization": "Bearer nonsense"}).status_code == 401
     )
     bad = client.post("/api/v1/auth/token", json={"username": "owner", "password": "wrong"})
-    assert bad.status_code == 401 and bad.json["error"] == "unauthorized"
+    assert bad.status_code == 401
+    assert bad.json["error"] == "unauthorized"
 
 
 def test_invalid_data_is_422_and_changes_nothing(
@@ -109,7 +112,8 @@ def test_invalid_data_is_422_and_changes_nothing(
         json={"data": {**REGISTER, "process_owners": ["po1", "mallory"]}},
         headers=api.headers("owner"),
     )
-    assert response.status_code == 422 and "process_owners/1" in response.json["details"]
+    assert response.status_code == 422
+    assert "process_owners/1" in response.json["details"]
     assert events_of(db, iid) == before
 
 
@@ -132,7 +136,8 @@ def test_wrong_role_wrong_assignee_and_auditor_are_403(api: ApiDoor, client: Fla
     )
     # Only the start event's lane (服务改进负责人) or an administrator starts an improvement.
     refused = client.post("/api/v1/instances", json={}, headers=api.headers("po1"))
-    assert refused.status_code == 403 and "ImprovementOwner" in refused.json["message"]
+    assert refused.status_code == 403
+    assert "ImprovementOwner" in refused.json["message"]
     assert (
         client.post("/api/v1/instances", json={}, headers=api.headers("admin")).status_code == 201
     )
@@ -161,7 +166,8 @@ def test_a_body_that_is_not_json_is_422_and_starts_nothing(
         content_type="application/json",
         headers=api.headers("owner"),
     )
-    assert response.status_code == 422 and response.json["error"] == "invalid"
+    assert response.status_code == 422
+    assert response.json["error"] == "invalid"
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == before
 
@@ -175,7 +181,8 @@ def test_finished_task_is_409_and_claims_conflict(api: ApiDoor, client: FlaskCli
         json={"data": REGISTER},
         headers=api.headers("owner"),
     )
-    assert again.status_code == 409 and again.json["error"] == "conflict"
+    assert again.status_code == 409
+    assert again.json["error"] == "conflict"
     # claims: admin holds every role, so it competes with owner for owner's tasks
     nxt = api.start("owner")
     first = api.tasks("owner", nxt)[0]
@@ -216,7 +223,8 @@ def test_unknown_things_are_404(api: ApiDoor, client: FlaskClient) -> None:
     assert client.get("/api/v1/tasks/not-a-uuid", headers=headers).status_code == 404
     assert client.get("/api/v1/instances/999999", headers=headers).status_code == 404
     missing = client.post("/api/v1/instances", json={"process": "no_such_process"}, headers=headers)
-    assert missing.status_code == 404 and missing.json["error"] == "not_found"
+    assert missing.status_code == 404
+    assert missing.json["error"] == "not_found"
     assert client.get("/api/v1/nothing-here", headers=headers).json["error"] == "not_found"
 
 

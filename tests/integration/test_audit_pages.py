@@ -77,12 +77,15 @@ def test_search_filters_by_person_status_source_and_dates(
         return bool(html.select(html.page(response), link))
 
     assert found("person=po2")  # acted in it (proposed metrics), did not start it
-    assert found("person=PO2") and found("person=o2")  # any case, in part
+    assert found("person=PO2")
+    assert found("person=o2")
     assert found("person=赵工")  # po2 by display name
     assert found("person=owner")
     assert not found("person=cab")
-    assert found("status=running") and not found("status=completed")
-    assert found("source=customer_feedback") and not found("source=internal_audit")
+    assert found("status=running")
+    assert not found("status=completed")
+    assert found("source=customer_feedback")
+    assert not found("source=internal_audit")
     assert found("started_from=2000-01-01&started_to=2999-12-31")
     assert not found("started_to=2000-01-01")
     assert found("started_from=not-a-date")  # ignored, with a note
@@ -92,7 +95,8 @@ def test_search_filters_by_person_status_source_and_dates(
 def test_the_console_hands_out_the_chain_anchors(auditor: Any, improvement: dict[str, Any]) -> None:
     assert html.select(html.page(auditor.get("/audit")), 'a[href="/audit/anchors.json"]')
     response = auditor.get("/audit/anchors.json")
-    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
     heads = {h["instance_id"]: h for h in response.get_json()["heads"]}
     assert heads[improvement["id"]]["seq"] == improvement["events"]
 
@@ -107,7 +111,8 @@ def test_instance_page_shows_verified_chain_and_matching_replay(
     assert html.text_of(html.select_one(doc, "h1 .record-no")) == improvement["number"]
     chain = html.select_one(doc, "#check-chain")
     replayed = html.select_one(doc, "#check-replay")
-    assert chain.get("data-ok") == "true" and replayed.get("data-ok") == "true"
+    assert chain.get("data-ok") == "true"
+    assert replayed.get("data-ok") == "true"
     assert html.text_of(html.select_one(chain, "h3")) == "哈希链校验通过"
     assert html.text_of(html.select_one(replayed, "h3")) == "重放结果与记录一致"
     slider = html.select_one(doc, "#step-slider")
@@ -130,13 +135,16 @@ def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str
     response = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k}")
     assert response.status_code == 200
     body = response.get_json()
-    assert body["ok"] is True and body["step"] == k
+    assert body["ok"] is True
+    assert body["step"] == k
     state = body["state"]
-    assert state["seq"] == k and state["bpmn_id"] == "register_input"
+    assert state["seq"] == k
+    assert state["bpmn_id"] == "register_input"
     assert "register_input" in state["completed_elements"]
     assert "define_metrics" not in state["completed_elements"]
     assert state["active_elements"] == ["propose_metrics"]
-    assert "source" in state["changed"] and state["data"]["source"] == "customer_feedback"
+    assert "source" in state["changed"]
+    assert state["data"]["source"] == "customer_feedback"
     assert body["before"]["source"] is None
     assert html.select(html.fragment(body["html"]["changes"]), '[data-key="source"]')
     assert "metrics" not in state["data"]
@@ -144,7 +152,8 @@ def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str
     # A parallel task's submission stays with its task: the panel shows what was sent.
     proposal = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k + 2}").get_json()
     assert proposal["state"]["type"] == "task_completed"  # k + 1 is po1 claiming it
-    assert proposal["state"]["bpmn_id"] == "propose_metrics" and not proposal["state"]["changed"]
+    assert proposal["state"]["bpmn_id"] == "propose_metrics"
+    assert not proposal["state"]["changed"]
     assert "本步提交的内容" in html.texts(html.fragment(proposal["html"]["changes"]), "h4")
 
     last = auditor.get(f"/audit/instances/{improvement['id']}/steps/{improvement['events']}")
@@ -168,10 +177,12 @@ def test_history_exports_are_downloads(auditor: Any, improvement: dict[str, Any]
     assert [int(r["seq"]) for r in rows] == list(range(1, improvement["events"] + 1))
 
     response = auditor.get(f"{base}/history.json")
-    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
     assert "attachment" in response.headers["Content-Disposition"]
     events = json.loads(response.get_data(as_text=True))
-    assert len(events) == improvement["events"] and events[0]["type"] == "instance_started"
+    assert len(events) == improvement["events"]
+    assert events[0]["type"] == "instance_started"
 
 
 def test_tampered_payload_shows_the_broken_seq(
@@ -197,7 +208,8 @@ def test_tampered_payload_shows_the_broken_seq(
     replayed = html.select_one(doc, "#check-replay")
     assert (replayed.get("data-ok"), replayed.get("data-mismatch-at")) == ("false", str(k))
     body = auditor.get(f"/audit/instances/{improvement['id']}/steps/{k}").get_json()
-    assert body["ok"] is False and body["mismatch"]["seq"] == k
+    assert body["ok"] is False
+    assert body["mismatch"]["seq"] == k
     alerts = html.texts(html.fragment(body["html"]["event"]), ".alert-error")
     assert any("此事件破坏了哈希链" in alert for alert in alerts)
 
@@ -218,7 +230,8 @@ def test_a_process_owner_gets_403_and_strangers_the_login(
     owner = client_for(app, "owner")
     assert owner.get(f"/audit/instances/{improvement['id']}").status_code == 200
     anonymous = app.test_client().get("/audit")
-    assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"].startswith("/login")
 
 
 def test_admin_may_audit_and_sees_both_nav_links(app: Any, improvement: dict[str, Any]) -> None:

@@ -38,7 +38,8 @@ def set_up_by_the_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert "service_improvement v1" in result.output
         assert "change_management v1" in result.output
         result = runner.invoke(main, ["seed-demo"])
-        assert result.exit_code == 0 and "owner" in result.output
+        assert result.exit_code == 0
+        assert "owner" in result.output
     return path
 
 
@@ -69,13 +70,15 @@ def test_init_db_is_idempotent_and_deploy_versions(
 ) -> None:
     runner, _db = cli_db
     again = runner.invoke(main, ["init-db"])
-    assert again.exit_code == 0 and "service_improvement v1" in again.output
+    assert again.exit_code == 0
+    assert "service_improvement v1" in again.output
     changed = tmp_path / "service_improvement.bpmn"
     changed.write_text(
         (BPMN_DIR / "service_improvement.bpmn").read_text().replace("发起服务改进", "发起改进")
     )
     result = runner.invoke(main, ["deploy", str(changed)])
-    assert result.exit_code == 0 and "deployed: service_improvement v2" in result.output
+    assert result.exit_code == 0
+    assert "deployed: service_improvement v2" in result.output
     same = runner.invoke(main, ["deploy", str(changed)])
     assert "unchanged: service_improvement v2" in same.output
 
@@ -91,9 +94,11 @@ def test_migrate_moves_a_running_instance_to_the_latest_version(
     )
     assert runner.invoke(main, ["deploy", str(changed)]).exit_code == 0
     moved = runner.invoke(main, ["migrate", str(iid)])
-    assert moved.exit_code == 0 and f"instance {iid} migrated" in moved.output, moved.output
+    assert moved.exit_code == 0, moved.output
+    assert f"instance {iid} migrated" in moved.output, moved.output
     again = runner.invoke(main, ["migrate", str(iid)])
-    assert again.exit_code != 0 and "already runs on v2" in again.output
+    assert again.exit_code != 0
+    assert "already runs on v2" in again.output
 
 
 def test_seed_demo_again_keeps_what_an_administrator_changed(
@@ -105,10 +110,12 @@ def test_seed_demo_again_keeps_what_an_administrator_changed(
         po2.active = False
         po2.roles = ["ProcessOwner", "ChangeImplementer"]
     again = runner.invoke(main, ["seed-demo"])
-    assert again.exit_code == 0 and "already there" in again.output
+    assert again.exit_code == 0
+    assert "already there" in again.output
     with db.sessions() as session:
         po2 = session.scalar(select(User).where(User.username == "po2"))
-        assert po2.active is False and po2.roles == ["ProcessOwner", "ChangeImplementer"]
+        assert po2.active is False
+        assert po2.roles == ["ProcessOwner", "ChangeImplementer"]
 
 
 def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_path: Path) -> None:
@@ -121,7 +128,8 @@ def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_p
     )
     result = runner.invoke(main, ["deploy", str(evil)])
     assert result.exit_code == 2
-    assert "open_analysis" in result.output and "attribute access is not allowed" in result.output
+    assert "open_analysis" in result.output
+    assert "attribute access is not allowed" in result.output
 
 
 def test_worker_once_fires_the_monitoring_timer(
@@ -145,20 +153,25 @@ def test_worker_once_fires_the_monitoring_timer(
         assert session.get(Instance, result.instance_id).status == "completed"
         assert session.scalar(select(Event.actor).where(Event.type == "timer_fired")) == "system"
     verify = runner.invoke(main, ["verify-audit"])
-    assert verify.exit_code == 0 and "1 of 1 instances verified" in verify.output
+    assert verify.exit_code == 0
+    assert "1 of 1 instances verified" in verify.output
     anchors = tmp_path / "anchors.json"
     written = runner.invoke(main, ["verify-audit", "--write-anchors", str(anchors)])
-    assert written.exit_code == 0 and "anchors of 1 chains written" in written.output
+    assert written.exit_code == 0
+    assert "anchors of 1 chains written" in written.output
     held = runner.invoke(main, ["verify-audit", "--anchors", str(anchors)])
-    assert held.exit_code == 0 and "1 of 1 anchored heads still stand" in held.output
+    assert held.exit_code == 0
+    assert "1 of 1 anchored heads still stand" in held.output
     replayed = runner.invoke(main, ["replay", str(result.instance_id), "--step", "3"])
-    assert replayed.exit_code == 0 and "replay matches the record" in replayed.output
+    assert replayed.exit_code == 0
+    assert "replay matches the record" in replayed.output
     assert "at seq 3" in replayed.output
     with db.sessions() as session:
         events = session.scalars(select(Event).where(Event.instance_id == result.instance_id)).all()
     exported = runner.invoke(main, ["export", str(result.instance_id), "--format", "csv"])
     lines = exported.output.strip().splitlines()
-    assert lines[0].startswith("instance_id,seq,type,actor,at") and len(lines) == len(events) + 1
+    assert lines[0].startswith("instance_id,seq,type,actor,at")
+    assert len(lines) == len(events) + 1
     as_json = runner.invoke(main, ["export", str(result.instance_id)])
     assert json.loads(as_json.output)[-1]["type"] == "instance_completed"
     # tamper: the CLI now reports the broken link and fails
@@ -168,16 +181,19 @@ def test_worker_once_fires_the_monitoring_timer(
         )
         victim.actor = "mallory"
     broken = runner.invoke(main, ["verify-audit"])
-    assert broken.exit_code == 1 and "broken at seq 5" in broken.output
+    assert broken.exit_code == 1
+    assert "broken at seq 5" in broken.output
     fallen = runner.invoke(main, ["verify-audit", "--anchors", str(anchors)])
-    assert fallen.exit_code == 1 and "0 of 1 anchored heads still stand" in fallen.output
+    assert fallen.exit_code == 1
+    assert "0 of 1 anchored heads still stand" in fallen.output
     # a broken chain is no anchor: it is left out of a new anchors file, and said so
     again = tmp_path / "again.json"
     rewritten = runner.invoke(main, ["verify-audit", "--write-anchors", str(again)])
     assert "anchors of 0 chains written" in rewritten.output
     assert f"left out, broken: {result.instance_id}" in rewritten.output
     missing = runner.invoke(main, ["verify-audit", "--instance", "999999"])
-    assert missing.exit_code != 0 and "no instance 999999" in missing.output
+    assert missing.exit_code != 0
+    assert "no instance 999999" in missing.output
 
 
 def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -> None:

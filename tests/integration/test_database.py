@@ -49,11 +49,16 @@ def test_a_failing_write_fails_every_write_of_its_command(
     with db.sessions() as session:
         first = session.scalar(select(Event).where(Event.instance_id == iid, Event.seq == 1))
         row = {c.name: getattr(first, c.name) for c in table(Event).columns if c.name != "id"}
-    with pytest.raises(IntegrityError), db.transaction() as session:
-        writes = Writes(session)
-        writes.add(update(table(Instance)).where(table(Instance).c.id == iid), {"status": "x"})
-        writes.add(insert(table(Event)).inline(), [row])
-        writes.flush()
+
+    def update_and_insert_a_twin() -> None:
+        with db.transaction() as session:
+            writes = Writes(session)
+            writes.add(update(table(Instance)).where(table(Instance).c.id == iid), {"status": "x"})
+            writes.add(insert(table(Event)).inline(), [row])
+            writes.flush()
+
+    with pytest.raises(IntegrityError):
+        update_and_insert_a_twin()
     with db.sessions() as session:
         assert session.get(Instance, iid).status == "running"
 

@@ -88,7 +88,8 @@ def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
     headers = bearer(client, "admin")
     upload = {"file": (io.BytesIO(BPMN.encode()), "service_improvement.bpmn")}
     same = client.post("/api/v1/models", data=upload, headers=headers)
-    assert same.status_code == 200 and same.json["created"] is False
+    assert same.status_code == 200
+    assert same.json["created"] is False
     assert same.json["definitions"][0]["version"] == 1
     changed = BPMN.replace("发起服务改进", "发起改进")
     response = client.post(
@@ -96,7 +97,8 @@ def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
         data=changed.encode(),
         headers={**headers, "Content-Type": "application/xml"},
     )
-    assert response.status_code == 201 and response.json["created"] is True
+    assert response.status_code == 201
+    assert response.json["created"] is True
     assert response.json["definitions"][0]["version"] == 2
     assert (
         client.post(

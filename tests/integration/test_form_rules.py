@@ -112,12 +112,14 @@ def test_a_second_review_starts_empty_and_a_revised_plan_from_the_last(
     driver.do("manager", iid, "review_plan", {"decision": "reject", "comment": "补充回退方案"})
 
     revised = page(door, driver.one("owner", iid, "record_improvement")["id"])
-    assert revised.data["problem"] == "p" and len(revised.data["measures"]) == 2
+    assert revised.data["problem"] == "p"
+    assert len(revised.data["measures"]) == 2
     assert revised.context["comment"] == "补充回退方案"  # shown, not carried into the form
     driver.do("owner", iid, "record_improvement", plan)
 
     second = page(door, driver.one("manager", iid, "review_plan")["id"])
-    assert "decision" not in second.data and "comment" not in second.data
+    assert "decision" not in second.data
+    assert "comment" not in second.data
 
 
 def test_a_recheck_interval_the_timer_cannot_read_is_refused(
@@ -161,7 +163,8 @@ def test_proposals_naming_catalogue_metrics_take_the_catalogue_code(door: Runtim
         ("AVAIL", "%", "higher_better", "po1"),
         ("MTTR", "h", "lower_better", "po2"),
     ]
-    assert metrics[0]["name"] == "可用率" and metrics[1]["method"] == "工单"
+    assert metrics[0]["name"] == "可用率"
+    assert metrics[1]["method"] == "工单"
 
 
 def test_an_rfc_starts_from_the_measure_it_implements(door: RuntimeDoor) -> None:

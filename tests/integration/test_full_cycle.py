@@ -56,7 +56,8 @@ def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -
     assert by_metric["AVAIL"]["status"] == "improving"
     assert by_metric["MTTR"]["gap"] == pytest.approx(1.5)
     assert by_metric["MTTR"]["progress_pct"] == pytest.approx(25.0)
-    assert by_metric["MTTR"]["priority"] == 1 and by_metric["AVAIL"]["priority"] == 2
+    assert by_metric["MTTR"]["priority"] == 1
+    assert by_metric["AVAIL"]["priority"] == 2
     assert result.review_comment_seen == "请补充回退方案"
 
     final = result.final
@@ -84,7 +85,8 @@ def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -
 
     with db.sessions() as session:
         record = session.scalar(select(Record).where(Record.instance_id == iid))
-        assert record is not None and record.status == "closed"
+        assert record is not None
+        assert record.status == "closed"
         assert record.number.startswith("SI-")
         assert [r["decision"] for r in record.fields["reviews"]] == ["reject", "approve"]
         assert [m["outcome"] for m in record.fields["monitoring"]] == ["continue", "achieved"]
@@ -94,7 +96,8 @@ def test_full_cycle_through_service_layer(any_door: RuntimeDoor, db: Database) -
                 select(Event).where(Event.instance_id == iid).order_by(Event.seq)
             )
         ]
-        assert types[0] == "instance_started" and types[-1] == "instance_completed"
+        assert types[0] == "instance_started"
+        assert types[-1] == "instance_completed"
         assert "timer_fired" in types
         assert types.count("service_completed") >= 6  # 3 gap runs, 2 RFC numbers, outcomes
         assert chain.verify(session, iid).ok

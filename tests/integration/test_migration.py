@@ -90,7 +90,8 @@ def test_an_instance_finishes_on_the_version_it_was_moved_to(
     door = MigratingDoor(rt, db, actors, renamed)
     result = Driver(door).run()
     version = door.version
-    assert door.migrated == result.instance_id and result.final["status"] == "completed"
+    assert door.migrated == result.instance_id
+    assert result.final["status"] == "completed"
     with db.sessions() as session:
         instance = session.get(Instance, result.instance_id)
         assert session.get(ProcessDefinition, instance.definition_id).version == version
@@ -99,7 +100,8 @@ def test_an_instance_finishes_on_the_version_it_was_moved_to(
                 Event.instance_id == result.instance_id, Event.type == "instance_migrated"
             )
         )
-        assert migrated is not None and migrated.actor == "admin"
+        assert migrated is not None
+        assert migrated.actor == "admin"
         assert migrated.payload["from"]["version"] == 1
         assert migrated.payload["definition"]["version"] == version
         assert chain.verify(session, result.instance_id).ok
@@ -209,7 +211,8 @@ def test_audit_steps_name_the_version_they_ran_on(
     old_xml = auditor.get(f"/instances/{iid}/diagram.bpmn?definition={old_id}").get_data(
         as_text=True
     )
-    assert "发起服务改进" in old_xml and "发起改进" not in old_xml
+    assert "发起服务改进" in old_xml
+    assert "发起改进" not in old_xml
     assert auditor.get(f"/instances/{iid}/diagram.bpmn?definition=999999").status_code == 404
 
 
@@ -233,7 +236,8 @@ def test_an_open_task_moved_to_another_lane_follows_its_new_lane(
     rt.migrate_instance(iid, actors["admin"], version)
     assert not door.tasks("owner", iid)
     [task] = door.tasks("manager", iid)
-    assert task["bpmn_id"] == "register_input" and task["name"] == "经理登记改进输入"
+    assert task["bpmn_id"] == "register_input"
+    assert task["name"] == "经理登记改进输入"
     assert task["lane"] == "ImprovementManager"
     with pytest.raises(Forbidden):
         rt.complete_task(task["id"], actors["owner"], REGISTER)

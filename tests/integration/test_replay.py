@@ -63,8 +63,10 @@ def test_replay_of_full_cycle_matches_at_every_step(db: Database, finished: int)
         assert result.ok, result.mismatch and result.mismatch.as_dict()
         assert result.steps == session.get(Instance, finished).last_seq
         final = result.state
-        assert final is not None and final.type == "instance_completed"
-        assert "close_improvement" in final.completed_elements and final.active_elements == []
+        assert final is not None
+        assert final.type == "instance_completed"
+        assert "close_improvement" in final.completed_elements
+        assert final.active_elements == []
         assert final.data == session.get(Instance, finished).data
 
 
@@ -92,11 +94,14 @@ def test_state_at_an_intermediate_step(db: Database, finished: int) -> None:
             .order_by(Event.seq)
         )
         result = replay.replay(session, PACK, finished, step=review)
-        assert result.ok and result.step == review
+        assert result.ok
+        assert result.step == review
         state = result.state
-        assert state is not None and state.bpmn_id == "review_plan"
+        assert state is not None
+        assert state.bpmn_id == "review_plan"
         assert state.data["decision"] == "reject"
-        assert "decision" in state.changed and "comment" in state.changed
+        assert "decision" in state.changed
+        assert "comment" in state.changed
         assert [t["bpmn_id"] for t in state.open_tasks] == ["record_improvement"]
         assert "implement_measures" not in state.completed_elements
 
@@ -113,7 +118,8 @@ def test_replay_reports_a_changed_definition(db: Database, finished: int) -> Non
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
         assert not result.ok
-        assert result.mismatch is not None and result.mismatch.seq == 1
+        assert result.mismatch is not None
+        assert result.mismatch.seq == 1
         assert "content hash" in result.mismatch.message
 
 
@@ -147,8 +153,10 @@ def test_replay_reports_a_diverging_definition(db: Database, finished: int) -> N
         )
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
-        assert not result.ok and result.mismatch is not None
-        assert result.mismatch.seq == reject and result.mismatch.element == "review_plan"
+        assert not result.ok
+        assert result.mismatch is not None
+        assert result.mismatch.seq == reject
+        assert result.mismatch.element == "review_plan"
 
 
 def test_replay_reports_altered_task_data(db: Database, finished: int) -> None:
@@ -166,14 +174,18 @@ def test_replay_reports_altered_task_data(db: Database, finished: int) -> None:
         seq = event.seq
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
-        assert not result.ok and result.mismatch is not None
-        assert result.mismatch.seq == seq and result.mismatch.element == "monitor_progress"
+        assert not result.ok
+        assert result.mismatch is not None
+        assert result.mismatch.seq == seq
+        assert result.mismatch.element == "monitor_progress"
 
 
 def test_replay_through_the_api(app, client, finished: int) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(client, "auditor")
     body = client.get(f"/api/v1/instances/{finished}/replay?step=3", headers=headers).json
-    assert body["ok"] is True and body["step"] == 3 and body["mismatch"] is None
+    assert body["ok"] is True
+    assert body["step"] == 3
+    assert body["mismatch"] is None
     assert body["steps"] > 50
     assert body["state"]["completed_elements"][:2] == ["start", "register_input"]
     assert (
@@ -197,8 +209,10 @@ def test_a_data_mismatch_names_the_variable_and_both_values(db: Database, finish
         seq = event.seq
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
-    assert not result.ok and result.mismatch is not None
-    assert result.mismatch.seq == seq and result.mismatch.element == "analyse_gaps"
+    assert not result.ok
+    assert result.mismatch is not None
+    assert result.mismatch.seq == seq
+    assert result.mismatch.element == "analyse_gaps"
     assert "impact" in result.mismatch.message
     assert result.mismatch.expected == "结账期间业务中断，影响客户满意度"
     assert result.mismatch.actual == "无影响"
@@ -215,8 +229,10 @@ def test_an_altered_reading_shows_in_the_gap_results(db: Database, finished: int
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
         gaps = _first_event(session, finished, "compute_gaps", "service_completed")
-    assert not result.ok and result.mismatch is not None
-    assert result.mismatch.seq == gaps.seq and result.mismatch.element == "compute_gaps"
+    assert not result.ok
+    assert result.mismatch is not None
+    assert result.mismatch.seq == gaps.seq
+    assert result.mismatch.element == "compute_gaps"
     assert result.mismatch.expected == gaps.payload["result"]
     assert {g["metric"]: g["current"] for g in result.mismatch.actual}["AVAIL"] == 90.0
 
@@ -280,7 +296,8 @@ def test_replay_catches_a_tampered_projection(  # type: ignore[no-untyped-def]
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
         assert chain.verify(session, finished).ok  # the chain alone cannot see this
-    assert not result.ok and result.mismatch is not None
+    assert not result.ok
+    assert result.mismatch is not None
     assert result.mismatch.element == element, result.mismatch.as_dict()
 
 
@@ -296,7 +313,8 @@ def test_replay_catches_a_repinned_called_process(db: Database, finished: int) -
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
     # The replay runs on what the start recorded; the row that says otherwise is caught.
-    assert not result.ok and result.mismatch is not None
+    assert not result.ok
+    assert result.mismatch is not None
     assert result.mismatch.element == "instance"
     assert "pinned definitions" in result.mismatch.message
     assert result.mismatch.actual["called"] == {"change_management": other}
@@ -312,8 +330,10 @@ def test_a_stored_value_equal_only_to_python_is_still_a_mismatch(
         session.execute(update(Instance).where(Instance.id == finished).values(data=data))
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
-    assert not result.ok and result.mismatch is not None
-    assert result.mismatch.element == "instance" and "data" in result.mismatch.message
+    assert not result.ok
+    assert result.mismatch is not None
+    assert result.mismatch.element == "instance"
+    assert "data" in result.mismatch.message
 
 
 def test_replay_catches_an_open_task_handed_to_another_role(
@@ -328,7 +348,8 @@ def test_replay_catches_an_open_task_handed_to_another_role(
         )
     with db.sessions() as session:
         result = replay.replay(session, PACK, iid)
-    assert not result.ok and result.mismatch is not None
+    assert not result.ok
+    assert result.mismatch is not None
     assert result.mismatch.element == "human_task"
     assert result.mismatch.actual["role"] == "ProcessOwner"
 
@@ -345,12 +366,14 @@ def test_a_service_that_reads_other_history_than_recorded_is_a_mismatch(
             .order_by(Event.seq)
         )
         reads = event.payload["reads"]["metric_history"]
-        assert [r[0] for r in reads] == ["AVAIL", "MTTR"] and all(r[1] == 5 for r in reads)
+        assert [r[0] for r in reads] == ["AVAIL", "MTTR"]
+        assert all(r[1] == 5 for r in reads)
         swapped = [reads[1], reads[0]]
         event.payload = {**event.payload, "reads": {"metric_history": swapped}}
         seq = event.seq
     with db.sessions() as session:
         result = replay.replay(session, PACK, finished)
-    assert not result.ok and result.mismatch is not None
+    assert not result.ok
+    assert result.mismatch is not None
     assert "no metric history of AVAIL" in result.mismatch.message
     assert result.mismatch.seq == seq - 1  # the command whose service read it

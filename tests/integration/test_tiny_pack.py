@@ -95,9 +95,13 @@ def tiny(tiny_db: Database, pack: Pack) -> Runtime:
 
 
 def test_the_pack_is_data_only_and_deploys(pack: Pack, tiny: Runtime) -> None:
-    assert pack.name == "tiny" and pack.main_process == "tiny_request"
-    assert not pack.services and not pack.prefills and not pack.checks
-    assert pack.successor is None and not pack.demo_users
+    assert pack.name == "tiny"
+    assert pack.main_process == "tiny_request"
+    assert not pack.services
+    assert not pack.prefills
+    assert not pack.checks
+    assert pack.successor is None
+    assert not pack.demo_users
     assert [f.name for f in pack.diagram_files()] == ["tiny.bpmn"]
     assert tiny.forms.task_ids() == ["approve_request", "describe_request"]
     assert list(pack.roles.lane_roles) == ["Requester", "Approver"]
@@ -126,7 +130,8 @@ def test_the_runtime_runs_it_and_the_record_follows_the_diagram(tiny: Runtime) -
     iid = started.instance_id
     record = _record(tiny, iid)
     assert re.fullmatch(r"TR-\d{4}-\d{4}", record.number)
-    assert record.status == "drafting" and record.raised_by == "req"
+    assert record.status == "drafting"
+    assert record.raised_by == "req"
 
     [first] = started.open_tasks
     [row] = [t for t in tiny.queries.inbox(REQUESTER) if t.instance_id == iid]
@@ -144,7 +149,8 @@ def test_the_runtime_runs_it_and_the_record_follows_the_diagram(tiny: Runtime) -
 
     # the form's options, defaults and checks, from the form file alone
     page, may_work = tiny.queries.task_page(REQUESTER, first)
-    assert may_work and page.data == {"needed_within": "P7D"}
+    assert may_work
+    assert page.data == {"needed_within": "P7D"}
     assert page.schema["properties"]["approver"]["enum"] == ["appr"]
     with pytest.raises(ValidationFailed) as refused:  # x-options: only approvers
         tiny.complete_task(first, REQUESTER, {**REQUEST, "approver": "req"})
@@ -161,13 +167,16 @@ def test_the_runtime_runs_it_and_the_record_follows_the_diagram(tiny: Runtime) -
     [row] = [t for t in tiny.queries.inbox(APPROVER) if t.instance_id == iid]
     assert (row.bpmn_id, row.role, row.label) == ("approve_request", "Approver", "笔记本电脑")
     page, may_work = tiny.queries.task_page(APPROVER, second)
-    assert may_work and page.data == {"note": "Re: 笔记本电脑"}  # x-prefill
+    assert may_work
+    assert page.data == {"note": "Re: 笔记本电脑"}
     assert page.context == {"subject": "笔记本电脑", "category": "hardware", "amount": 6800}
 
     done = tiny.complete_task(second, APPROVER, {"decision": "approve", "note": "同意"})
-    assert done.status == "completed" and done.open_tasks == []
+    assert done.status == "completed"
+    assert done.open_tasks == []
     record = _record(tiny, iid)
-    assert record.status == "decided" and record.closed_on is not None
+    assert record.status == "decided"
+    assert record.closed_on is not None
     assert record.fields["decided_by"] == "appr"  # record_actor
     assert [(e["decision"], e["note"], e["by"]) for e in record.fields["decisions"]] == [
         ("approve", "同意", "appr")
@@ -175,16 +184,20 @@ def test_the_runtime_runs_it_and_the_record_follows_the_diagram(tiny: Runtime) -
     # x-record: the subject is a column of the register
     admin = Actor("admin", frozenset({"Admin"}))
     [entry] = [r for r in tiny.queries.records(admin) if r["instance_id"] == iid]
-    assert entry["subject"] == "笔记本电脑" and entry["number"] == record.number
+    assert entry["subject"] == "笔记本电脑"
+    assert entry["number"] == record.number
 
     # its history verifies and replays to the same end
     events = tiny.queries.history(REQUESTER, iid)
     assert events[0]["type"] == "instance_started"
     assert events[-1]["type"] == "instance_completed"
     verification = tiny.queries.verify(admin, iid)
-    assert verification.ok and verification.events == len(events)
+    assert verification.ok
+    assert verification.events == len(events)
     replayed = tiny.queries.replay(admin, iid)
-    assert replayed.ok and replayed.mismatch is None and replayed.steps == len(events)
+    assert replayed.ok
+    assert replayed.mismatch is None
+    assert replayed.steps == len(events)
 
 
 # ---- through the pages -------------------------------------------------------------------------
@@ -237,13 +250,15 @@ def test_the_login_page_names_no_other_procedure(tiny_app: Any) -> None:
     """The demo hint lists the pack's demo users: this pack has none."""
     html = _html(tiny_app.test_client().get("/login"))
     assert 'name="csrf_token"' in html
-    assert "ImprovementOwner" not in html and "演示用户" not in html
+    assert "ImprovementOwner" not in html
+    assert "演示用户" not in html
 
 
 def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
     req = client_for(tiny_app, "req")
     start_page = _html(req.get("/instances/new"))
-    assert "小型申请" in start_page and "申请人填写申请，审批人审批。" in start_page
+    assert "小型申请" in start_page
+    assert "申请人填写申请，审批人审批。" in start_page
     token = csrf_token(req, "/instances/new")
     started = req.post("/instances/new", data={"csrf_token": token, "process": "tiny_request"})
     assert started.status_code == 302
@@ -262,7 +277,9 @@ def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
     instance_id = int(link.group(1))
 
     form = _html(req.get(f"/tasks/{first}"))
-    assert "填写申请内容" in form and "申请事项" in form and "期望完成时限" in form
+    assert "填写申请内容" in form
+    assert "申请事项" in form
+    assert "期望完成时限" in form
     assert '<option value="hardware">硬件采购</option>' in form
     assert '<option value="appr">老李 (appr)</option>' in form  # x-options users:Approver
     assert 'value="P7D"' in form  # the field's default
@@ -281,7 +298,8 @@ def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
     assert shown(page, "category") == "申请类别 硬件采购"
     assert shown(page, "amount") == "金额（元） 6800"
     # with no variables.json, what the forms declare is the instance's data, not "other"
-    assert "暂无数据" not in page and 'class="other-data"' not in page
+    assert "暂无数据" not in page
+    assert 'class="other-data"' not in page
     page = _html(req.get(f"/instances/{instance_id}?lang=en"))
     assert f"{number} Tiny request" in _text(page)
     assert "Record status: Awaiting approval" in _text(page)
@@ -290,12 +308,14 @@ def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
 
     appr = client_for(tiny_app, "appr")
     refused = _html(appr.get("/instances/new"), 403)  # the start event lies in another lane
-    assert "您的角色不能发起任何流程。" in refused and "服务改进负责人" not in refused
+    assert "您的角色不能发起任何流程。" in refused
+    assert "服务改进负责人" not in refused
     # in English a task reads by its form's title; the details column is the task_label
     second, row = inbox_row(_html(appr.get("/?lang=en")), f'href="/instances/{instance_id}"')
     assert row.startswith(f"Decide on the request Approver {number} 笔记本电脑 "), row
     form = _html(appr.get(f"/tasks/{second}"))
-    assert "Decision" in form and '<option value="approve">Approve</option>' in form
+    assert "Decision" in form
+    assert '<option value="approve">Approve</option>' in form
     assert ">Re: 笔记本电脑<" in form  # the prefilled note
     _, row = inbox_row(_html(appr.get("/?lang=zh_CN")), f"/tasks/{second}")
     assert row.startswith(f"审批申请 审批人 {number} 笔记本电脑 "), row
@@ -387,12 +407,14 @@ def test_a_new_step_needs_only_the_diagram_and_a_form(tmp_path: Path) -> None:
         assert "check_budget" in refused.value.details
         (folder / "forms" / "check_budget.json").write_text(CHECK_BUDGET_FORM, encoding="utf-8")
         deployed = rt.deploy(modeler, xml.encode("utf-8"), "tiny.bpmn")
-        assert deployed.created and deployed.definitions[0].version == 2
+        assert deployed.created
+        assert deployed.definitions[0].version == 2
 
         started = rt.start_instance(REQUESTER)
         [check] = rt.complete_task(started.open_tasks[0], REQUESTER, REQUEST).open_tasks
         page, _ = rt.queries.task_page(APPROVER, check)
-        assert page.task.bpmn_id == "check_budget" and page.task.role == "Approver"
+        assert page.task.bpmn_id == "check_budget"
+        assert page.task.role == "Approver"
         assert page.form.title["en"] == "Check the budget"
         assert page.context == {"subject": "笔记本电脑", "amount": 6800}
         with pytest.raises(ValidationFailed):
@@ -403,7 +425,8 @@ def test_a_new_step_needs_only_the_diagram_and_a_form(tmp_path: Path) -> None:
         assert done.status == "completed"
         view = rt.queries.instance(APPROVER, started.instance_id)
         assert view.instance.data["within_budget"] is True
-        assert view.record is not None and view.record.status == "decided"
+        assert view.record is not None
+        assert view.record.status == "decided"
         assert rt.queries.replay(Actor("admin", frozenset({"Admin"})), started.instance_id).ok
     finally:
         db.dispose()

@@ -245,7 +245,8 @@ def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Pa
         assert not path.is_relative_to(REPO), f"{what} is read from the checkout"
     assert Path(probe["instance_path"]) == (tmp_path / "instance").resolve()
     assert probe["login"] == [200, 200, 200]
-    assert probe["translated"] and probe["english"], "the pages lack their translations"
+    assert probe["translated"], "the pages lack their Chinese translation"
+    assert probe["english"], "the pages lack their English texts"
 
     verified = in_venv(csi, "verify-audit")
     assert "1 of 1 instances verified" in verified, verified

@@ -49,12 +49,15 @@ def test_lower_is_better_gap_sign() -> None:
 
 def test_achieved_exactly_at_target() -> None:
     row = one(HIGHER, 90, 95, 95)
-    assert row["gap"] == 0 and row["status"] == "achieved" and row["progress_pct"] == 100
+    assert row["gap"] == 0
+    assert row["status"] == "achieved"
+    assert row["progress_pct"] == 100
 
 
 def test_flat_when_no_progress() -> None:
     row = one(HIGHER, 90, 95, 90)
-    assert row["progress_pct"] == 0 and row["status"] == "flat"
+    assert row["progress_pct"] == 0
+    assert row["status"] == "flat"
 
 
 def test_regression_both_directions() -> None:
@@ -99,7 +102,9 @@ def test_priority_orders_by_remaining_share() -> None:
 
 def test_missing_measurement_is_reported_not_invented() -> None:
     rows = compute_gaps([HIGHER], [{"code": "AVAIL", "baseline": 90, "target": 95}], {})
-    assert rows[0]["current"] is None and rows[0]["gap"] is None and rows[0]["status"] is None
+    assert rows[0]["current"] is None
+    assert rows[0]["gap"] is None
+    assert rows[0]["status"] is None
 
 
 def test_least_squares_slope() -> None:

@@ -137,7 +137,8 @@ def test_accepted_data_comes_back_as_a_json_copy() -> None:
     data = {**VALID, "owner": "u1", "n": 3, "due": "P7D", "on": "2026-02-28"}
     accepted = validate_submission(form(), OptionSource(users=users, data={}), data)
     assert accepted == data
-    assert accepted is not data and accepted["rows"] is not data["rows"]
+    assert accepted is not data
+    assert accepted["rows"] is not data["rows"]
 
 
 @pytest.mark.parametrize(

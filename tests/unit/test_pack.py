@@ -77,7 +77,9 @@ def test_with_power_and_membership() -> None:
     assert BOOK.with_power("audit") == {"Owner", "Manager"}
     assert BOOK.with_power("read_all") == {"Manager"}
     assert BOOK.with_power("fly") == frozenset()
-    assert "Plain" in BOOK and "Admin" in BOOK and "Nobody" not in BOOK
+    assert "Plain" in BOOK
+    assert "Admin" in BOOK
+    assert "Nobody" not in BOOK
 
 
 @pytest.mark.parametrize("key", ["Auditor", "Modeler", "Admin"])
@@ -174,7 +176,8 @@ def test_a_folder_with_a_manifest(tmp_path: Path) -> None:
 def test_a_module_name_loads_the_modules_pack() -> None:
     pack = load("procedure")
     assert pack.name == "service_improvement"
-    assert pack.services and pack.prefills
+    assert pack.services
+    assert pack.prefills
     assert [f.name for f in pack.diagram_files()] == [
         "change_management.bpmn",
         "service_improvement.bpmn",
