@@ -33,14 +33,14 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from engine.access import SYSTEM, Actor
 from engine.commands.setup import fresh_demo_database
 from engine.forms.library import FormLibrary
 from engine.persistence.database import Database
-from engine.persistence.models import HumanTask, Instance, User
+from engine.persistence.models import HumanTask, Instance
 from engine.projections.tasks import TaskRows
 from engine.runtime import Runtime
 from engine.workflow import definitions, parsing, stepping
@@ -208,11 +208,6 @@ def backend_url(backend: str, name: str, second: bool = False) -> str:
     other = parsed.set(database=f"{parsed.database}_2").render_as_string(hide_password=False)
     _create_database_if_missing(other)
     return other
-
-
-def actors_of(db: Database) -> dict[str, Actor]:
-    with db.sessions() as session:
-        return {u.username: Actor.of(u) for u in session.scalars(select(User))}
 
 
 def parsed_process(db: Database) -> parsing.ParsedSpecs:
