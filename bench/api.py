@@ -28,7 +28,6 @@ from typing import Any
 
 from bench.common import (
     ROOT,
-    actors_of,
     cycle_script,
     median,
     ms,
@@ -41,6 +40,7 @@ from bench.common import (
 )
 from bench.raw import RawClock
 from engine.commands.setup import DEMO_PASSWORD
+from tests.helpers.actors import actors_of
 
 WORKERS = 2
 CLIENTS = 8

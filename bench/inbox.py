@@ -25,7 +25,6 @@ from sqlalchemy import func, insert, select, text
 
 from bench.common import (
     RuntimeDoor,
-    actors_of,
     backend_url,
     median,
     ms,
@@ -39,6 +38,7 @@ from engine import queries
 from engine.persistence.database import Database
 from engine.persistence.models import HumanTask, Instance
 from engine.runtime import Runtime
+from tests.helpers.actors import actors_of
 
 USERS = ("owner", "po1")  # the first is the headline
 REAL_STARTED = 3

@@ -17,7 +17,6 @@ from bench.common import (
     ROOT,
     RuntimeDoor,
     Samples,
-    actors_of,
     backend_url,
     median,
     monitoring_passes,
@@ -33,6 +32,7 @@ from engine.persistence.instances import WorkflowCache
 from engine.persistence.models import WorkflowState
 from engine.runtime import Runtime
 from tests.cycle import Driver
+from tests.helpers.actors import actors_of
 
 
 def _by_kind(samples: Samples) -> dict[str, float]:

@@ -15,7 +15,6 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from bench.common import (
     RawDoor,
-    actors_of,
     median,
     ms,
     now,
@@ -30,6 +29,7 @@ from engine.access import Actor
 from engine.persistence.database import Database
 from engine.workflow import parsing, safe_xml
 from procedure import PACK
+from tests.helpers.actors import actors_of
 
 
 def raw_cycle(parsed: parsing.ParsedSpecs, actors: dict[str, Actor], passes: int = 0) -> RawDoor:

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from bench.common import (
     RuntimeDoor,
-    actors_of,
     backend_url,
     median,
     ms,
@@ -30,6 +29,7 @@ from bench.raw import raw_cycle
 from engine.audit.replay import replay
 from engine.persistence.models import Event
 from engine.runtime import Runtime
+from tests.helpers.actors import actors_of
 
 PASSES = 25  # 22 + 3 × 25 + 5 = 102 user-task steps
 

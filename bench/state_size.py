@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from bench.common import (
     RuntimeDoor,
-    actors_of,
     parsed_process,
     prepared_database,
     run_cycle,
@@ -24,6 +23,7 @@ from engine.persistence.models import Event, HumanTask, Instance, WorkflowState
 from engine.runtime import Runtime
 from engine.workflow.compaction import CsiWorkflow
 from engine.workflow.serializer import StateSerializer
+from tests.helpers.actors import actors_of
 
 
 def measure() -> dict[str, Any]:

@@ -10,7 +10,6 @@ from sqlalchemy import delete, insert, select
 
 from bench.common import (
     RuntimeDoor,
-    actors_of,
     backend_url,
     median,
     now,
@@ -21,6 +20,7 @@ from engine.audit import chain
 from engine.clock import utcnow
 from engine.persistence.models import Event, Instance
 from engine.runtime import Runtime
+from tests.helpers.actors import actors_of
 
 EVENTS = 10_000
 

@@ -4,9 +4,8 @@ audited command (`instance_migrated`), never a side effect of deploying."""
 from __future__ import annotations
 
 from engine.access import Actor
-from engine.audit.chain import EventLog
-from engine.commands.context import CommandContext, LiveServices, unit_of_work
-from engine.commands.progress import CommandResult, load, record_progress
+from engine.commands.context import CommandContext, unit_of_work
+from engine.commands.progress import CommandResult, load
 from engine.errors import Conflict, NotFound
 from engine.persistence import instances
 from engine.persistence.models import ProcessDefinition
@@ -33,11 +32,10 @@ def migrate_instance(
         if target.id == instance.definition_id and called == instance.called_definitions:
             raise Conflict(f"instance {instance_id} already runs on v{target.version}")
         parsed = definitions.spec_for_instance(session, target.id, called)
-        id_base = instance.last_seq
-        now = ctx.clock()
-        host = LiveServices(session, now)
-        kept = load(unit, instance, host)
-        stepping.migrate(kept.workflow, parsed, ctx.serializer.registry, instance.id, id_base)
+        moving = load(unit, instance)
+        stepping.migrate(
+            moving.workflow, parsed, ctx.serializer.registry, instance.id, moving.id_base
+        )
         payload = {
             "from": {
                 "id": instance.definition_id,
@@ -48,16 +46,5 @@ def migrate_instance(
             "called": called,
         }
         instance.definition_id, instance.called_definitions = target.id, called
-        return record_progress(
-            unit,
-            instance,
-            kept.workflow,
-            parsed,
-            kept.seen,
-            host,
-            EventLog(instance, now),
-            ("instance_migrated", None, None, payload),
-            actor,
-            id_base,
-            migrated=True,
-        )
+        moving.parsed = parsed  # the state names the new version's elements from here on
+        return moving.record(("instance_migrated", None, None, payload), actor, migrated=True)

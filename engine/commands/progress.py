@@ -10,6 +10,7 @@ can rebuild the instance event by event and compare at every step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -26,6 +27,7 @@ from engine.projections import records
 from engine.projections.readings import write_readings
 from engine.projections.tasks import TaskRows, sync_tasks
 from engine.workflow import definitions, stepping
+from engine.workflow.model import ProcessModel
 from engine.workflow.parsing import ParsedSpecs
 
 
@@ -47,9 +49,40 @@ def engine_for(unit: Unit, host: LiveServices | None) -> stepping.SafeScriptEngi
     return stepping.SafeScriptEngine(host, unit.ctx.pack.services)
 
 
-def load(unit: Unit, instance: LockedInstance, host: LiveServices) -> Remembered:
-    """The cached workflow when it is current, else the snapshot plus the events since."""
+@dataclass
+class Moving:
+    """An instance a command moves: the locked row, its workflow and the specs it runs
+    on, what the previous command left (None for a new instance), the host its service
+    calls read through, the events the command appends and the base of its task ids."""
+
+    unit: Unit
+    instance: LockedInstance
+    workflow: BpmnWorkflow
+    parsed: ParsedSpecs
+    before: stepping.Observation | None
+    host: LiveServices
+    events: EventLog
+
+    def __post_init__(self) -> None:
+        self.id_base = self.instance.last_seq
+
+    @property
+    def model(self) -> ProcessModel | None:
+        """What the instance's process declares (its record, labels)."""
+        return self.parsed.models.get(self.instance.process_id)
+
+    def record(
+        self, main_event: MainEvent, actor: Actor, *, migrated: bool = False
+    ) -> CommandResult:
+        return record_progress(self, main_event, actor, migrated=migrated)
+
+
+def load(unit: Unit, instance: LockedInstance, now: datetime | None = None) -> Moving:
+    """The instance's workflow for a command at `now` (the clock's time by default): the
+    cached one when it is current, else the snapshot plus the events since."""
     ctx = unit.ctx
+    now = now or ctx.clock()
+    host = LiveServices(unit.session, now)
     kept = ctx.cache.get(instance.id, instance.last_seq)
     if kept is None:
         seq, state = instances.stored_state(unit.session, instance.id)
@@ -61,26 +94,19 @@ def load(unit: Unit, instance: LockedInstance, host: LiveServices) -> Remembered
             replay.catch_up(unit.session, instance.id, workflow, seq, ctx.pack.services)
         kept = Remembered(workflow, parsed, stepping.observe(workflow))
     kept.workflow.script_engine = engine_for(unit, host)
-    return kept
+    return Moving(
+        unit, instance, kept.workflow, kept.parsed, kept.seen, host, EventLog(instance, now)
+    )
 
 
 def record_progress(
-    unit: Unit,
-    instance: LockedInstance,
-    workflow: BpmnWorkflow,
-    parsed: ParsedSpecs,
-    before: stepping.Observation | None,
-    host: LiveServices,
-    events: EventLog,
-    main_event: MainEvent,
-    actor: Actor,
-    id_base: int,
-    *,
-    migrated: bool = False,
+    moving: Moving, main_event: MainEvent, actor: Actor, *, migrated: bool = False
 ) -> CommandResult:
     """Record what the command did (its main event with a checkpoint, then each service
     result), update the projections and the state, and remember the workflow for the
     next command once the transaction commits."""
+    unit, instance, workflow, parsed = moving.unit, moving.instance, moving.workflow, moving.parsed
+    before, host, events, id_base = moving.before, moving.host, moving.events, moving.id_base
     session, now = unit.session, events.at
     seen = stepping.observe(workflow)
     type_, task_id, bpmn_id, payload = main_event
@@ -119,7 +145,7 @@ def record_progress(
         events.append(
             "instance_completed", actor.username, {"data_sha256": stepping.data_digest(seen.data)}
         )
-    model = parsed.models.get(instance.process_id)
+    model = moving.model
     if instance.record is not None and model is not None:
         records.sync(
             model,

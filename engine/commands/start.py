@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from engine.access import Actor
 from engine.audit.chain import GENESIS_HASH, EventLog
 from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_work
-from engine.commands.progress import CommandResult, engine_for, record_progress
+from engine.commands.progress import CommandResult, Moving, engine_for
 from engine.errors import ValidationFailed
 from engine.forms.validation import plain_json
 from engine.persistence.instances import INSTANCE, LockedInstance
@@ -96,7 +96,7 @@ def start_in(
         instance.record = records.create(session, model, instance_id, actor.username, now)
     host = LiveServices(session, now)
     workflow = stepping.start(parsed, instance_id, data, engine_for(unit, host))
-    events = EventLog(instance, now)
+    moving = Moving(unit, instance, workflow, parsed, None, host, EventLog(instance, now))
     payload = {
         "process_id": process_id,
         "definition": {
@@ -108,18 +108,7 @@ def start_in(
         "data": data,
         "record_number": instance.record.number if instance.record else None,
     }
-    return record_progress(
-        unit,
-        instance,
-        workflow,
-        parsed,
-        None,
-        host,
-        events,
-        ("instance_started", None, None, payload),
-        actor,
-        0,
-    )
+    return moving.record(("instance_started", None, None, payload), actor)
 
 
 def start_successor(

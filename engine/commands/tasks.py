@@ -7,8 +7,8 @@ from typing import Any
 
 from engine.access import Actor
 from engine.audit.chain import EventLog
-from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_work
-from engine.commands.progress import CommandResult, load, record_progress
+from engine.commands.context import CommandContext, Unit, unit_of_work
+from engine.commands.progress import CommandResult, load
 from engine.commands.start import start_successor
 from engine.errors import Conflict
 from engine.forms.validation import validate_submission
@@ -76,11 +76,8 @@ def complete_task(
 ) -> CommandResult:
     with unit_of_work(ctx) as unit:
         row, instance = _open_task(unit, task_id, actor)
-        id_base = instance.last_seq
-        now = ctx.clock()
-        host = LiveServices(unit.session, now)
-        kept = load(unit, instance, host)
-        task = stepping.ready_task(kept.workflow, task_id)
+        moving = load(unit, instance)
+        task = stepping.ready_task(moving.workflow, task_id)
         form = ctx.forms.get(row.bpmn_id)
         clean = validate_submission(
             form, option_source(unit.session, task.data), data, ctx.pack.checks
@@ -89,7 +86,7 @@ def complete_task(
         # review without a comment must not keep the first one's).
         clean = {name: clean.get(name) for name in form.fields}
 
-        events = EventLog(instance, now)
+        events, now = moving.events, moving.events.at
         if row.claimed_by is None:
             events.append("task_claimed", actor.username, {}, task_id=row.id, bpmn_id=row.bpmn_id)
         instances.update_task(
@@ -102,22 +99,12 @@ def complete_task(
                 "completed_by": actor.username,
             },
         )
-        model = kept.parsed.models.get(instance.process_id)
-        if instance.record is not None and model is not None:
+        if instance.record is not None and moving.model is not None:
             records.note_task(
-                unit.session, model, instance.record, row.bpmn_id, clean, actor.username, now
+                unit.session, moving.model, instance.record, row.bpmn_id, clean, actor.username, now
             )
-        stepping.complete(kept.workflow, instance.id, id_base, task, clean, actor.username)
-        result = record_progress(
-            unit,
-            instance,
-            kept.workflow,
-            kept.parsed,
-            kept.seen,
-            host,
-            events,
-            ("task_completed", row.id, row.bpmn_id, {"data": clean, "name": row.name}),
-            actor,
-            id_base,
+        stepping.complete(moving.workflow, instance.id, moving.id_base, task, clean, actor.username)
+        result = moving.record(
+            ("task_completed", row.id, row.bpmn_id, {"data": clean, "name": row.name}), actor
         )
         return start_successor(unit, result, actor, instance.process_id)

@@ -9,9 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from engine.access import SYSTEM
-from engine.audit.chain import EventLog
-from engine.commands.context import CommandContext, LiveServices, unit_of_work
-from engine.commands.progress import load, record_progress
+from engine.commands.context import CommandContext, unit_of_work
+from engine.commands.progress import load
 from engine.commands.start import start_successor
 from engine.errors import DomainError
 from engine.persistence import instances
@@ -52,29 +51,17 @@ def _fire_timers_of(ctx: CommandContext, instance_id: int, now: datetime) -> boo
         unit.touch(instance.id)
         if instance.next_timer_at is None or instance.next_timer_at > now:
             return False
-        id_base = instance.last_seq
-        host = LiveServices(unit.session, now)
-        kept = load(unit, instance, host)
-        fired = stepping.fire_timers(kept.workflow, instance.id, id_base, now=now)
+        moving = load(unit, instance, now)
+        fired = stepping.fire_timers(moving.workflow, instance.id, moving.id_base, now=now)
         if not fired:
             ctx.cache.evict(instance.id)
             return False
-        events = EventLog(instance, now)
         payload = {
             "fired": [str(t.id) for t in fired],
             "due": [t.internal_data.get("event_value") for t in fired],
         }
-        result = record_progress(
-            unit,
-            instance,
-            kept.workflow,
-            kept.parsed,
-            kept.seen,
-            host,
-            events,
-            ("timer_fired", str(fired[0].id), stepping.element(fired[0]), payload),
-            SYSTEM,
-            id_base,
+        result = moving.record(
+            ("timer_fired", str(fired[0].id), stepping.element(fired[0]), payload), SYSTEM
         )
         start_successor(unit, result, SYSTEM, instance.process_id)
         return True
