@@ -1,4 +1,4 @@
-"""inbox_p95_ms_10k and inbox_growth: engine.queries.inbox for one user (a session
+"""inbox_p95_ms_10k and inbox_growth: engine.queries.instances.inbox for one user (a session
 opened and closed per call, as a request does) with 10,000 open instances in the
 database, and its ratio to the same query with 100 open instances.
 
@@ -34,9 +34,9 @@ from bench.common import (
     ratio,
     run_cycle,
 )
-from engine import queries
 from engine.persistence.database import Database
 from engine.persistence.models import HumanTask, Instance
+from engine.queries import instances
 from engine.runtime import Runtime
 from tests.helpers.actors import actors_of
 
@@ -182,7 +182,7 @@ def time_inbox(db: Database, actor: Any, queries_n: int) -> tuple[list[float], i
     for _ in range(queries_n):
         started = now()
         with db.sessions() as session:
-            rows = len(queries.inbox(session, actor))
+            rows = len(instances.inbox(session, actor))
         samples.append(now() - started)
     return samples, rows
 

@@ -1,4 +1,4 @@
-"""replay_ratio: an auditor's replay (engine.replay.replay) of an instance with 100+
+"""replay_ratio: an auditor's replay (engine.audit.replay.replay) of an instance with 100+
 user-task steps, divided by raw in-memory SpiffWorkflow executing the same steps.
 
 The instance: the full cycle with 25 extra monitoring passes (102 user-task steps and
@@ -29,6 +29,7 @@ from bench.raw import raw_cycle
 from engine.audit.replay import replay
 from engine.persistence.models import Event
 from engine.runtime import Runtime
+from procedure import PACK
 from tests.helpers.actors import actors_of
 
 PASSES = 25  # 22 + 3 × 25 + 5 = 102 user-task steps
@@ -60,7 +61,7 @@ def measure(
             if i < repeats:
                 with db.sessions() as session:
                     started = now()
-                    result = replay(session, iid)
+                    result = replay(session, PACK, iid)
                     replays.append(now() - started)
                 ok = ok and result.ok
                 if result.mismatch is not None:
@@ -68,7 +69,7 @@ def measure(
         profiler = cProfile.Profile()
         with db.sessions() as session:
             profiler.enable()
-            replay(session, iid)
+            replay(session, PACK, iid)
             profiler.disable()
         return {
             "ratio": ratio(median(replays), median(raws)),

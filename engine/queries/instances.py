@@ -4,10 +4,10 @@ state; each function takes an open reader session."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.access import Actor, Participation
@@ -27,29 +27,36 @@ def _inbox_order(task: TaskRow) -> tuple[bool, Any, Any]:
     return (task.due_at is None, task.due_at or task.created_at, task.created_at)
 
 
+_TASK_ROW_COLUMNS = [getattr(HumanTask, f.name) for f in fields(TaskRow)]
+# Built once: building the statement costs more than running it (the inbox is the page
+# everyone opens first). One indexed query per role: ix_human_task_inbox serves role +
+# due order directly; an IN over several roles would sort every open task of them all.
+_INBOX = (
+    select(*_TASK_ROW_COLUMNS)
+    .where(
+        HumanTask.status == "open",
+        HumanTask.role == bindparam("role"),
+        or_(HumanTask.assignee.is_(None), HumanTask.assignee == bindparam("username")),
+    )
+    .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    .limit(bindparam("limit"))
+)
+_INBOX_OF_INSTANCE = _INBOX.where(HumanTask.instance_id == bindparam("instance_id"))
+
+
 def inbox(
     session: Session, actor: Actor, instance_id: int | None = None, limit: int = INBOX_PAGE
 ) -> list[TaskRow]:
-    """Open tasks of my roles that are unassigned or assigned to me, soonest due first.
-
-    One indexed query per role (ix_human_task_inbox serves role + due order directly),
-    merged here: an IN over several roles would sort every open task of them all."""
+    """Open tasks of my roles that are unassigned or assigned to me, soonest due first."""
+    statement = _INBOX if instance_id is None else _INBOX_OF_INSTANCE
     found: dict[str, TaskRow] = {}
+    connection = session.connection()
     for role in sorted(actor.roles):
-        query = (
-            select(HumanTask)
-            .where(
-                HumanTask.status == "open",
-                HumanTask.role == role,
-                or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
-            )
-            .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-            .limit(limit)
-        )
+        params = {"role": role, "username": actor.username, "limit": limit}
         if instance_id is not None:
-            query = query.where(HumanTask.instance_id == instance_id)
-        for task in session.scalars(query):
-            found[task.id] = task_row(task)
+            params["instance_id"] = instance_id
+        for row in connection.execute(statement, params).mappings():
+            found[row["id"]] = TaskRow(**row)
     return sorted(found.values(), key=_inbox_order)[:limit]
 
 

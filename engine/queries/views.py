@@ -3,16 +3,23 @@ lazy to load, safe to hand to a template or to JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 V = TypeVar("V")
 
 
+@cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def view_of(cls: type[V], row: Any, **extra: Any) -> V:
     """A view of an ORM row (or any object) with the view's fields, by name."""
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    names: tuple[str, ...] = _field_names(cast(Hashable, cls))
     values = {n: getattr(row, n) for n in names if n not in extra and hasattr(row, n)}
     return cls(**values, **extra)
 
