@@ -10,8 +10,8 @@ the instance's data and the submitted data, the latter winning) limits it, and
   the expression lists; an empty list allows any (code `not_allowed`);
 - `{"rows": <list>, "key": <column>, "cover": <expression>}`: each value the expression
   lists has a row (code `missing_row`);
-- `{"duration": <field>}`: the field is an ISO 8601 duration a timer can wait for
-  (code `duration`);
+- `{"duration": <field>}`: the field is an ISO 8601 duration a timer can wait for,
+  within the engine's bound (engine.workflow.durations; code `duration`);
 - `{"function": <name>}`: a check the pack registers, for what no kind can say.
 
 Refusals are FieldErrors keyed by path, like schema validation's.
@@ -23,11 +23,9 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-
 from engine.errors import FieldError
 from engine.pack import CheckFunction
-from engine.workflow import expressions
+from engine.workflow import durations, expressions
 
 KINDS = ("unique", "among", "cover", "duration", "function")  # see _KINDS
 DEFAULT_MESSAGES = {
@@ -182,9 +180,7 @@ def _refusals(rule: Mapping[str, Any], case: _Case) -> Refusals:
 
 def _is_duration(value: str) -> bool:
     try:
-        TimerEventDefinition.get_timedelta_from_start(
-            TimerEventDefinition.parse_iso_duration(value)
-        )
-    except Exception:
+        durations.parse(value)
+    except durations.InvalidDuration:
         return False
     return True

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import Task
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
@@ -25,7 +24,7 @@ from engine.forms.library import FormLibrary
 from engine.persistence.database import Writes
 from engine.persistence.instances import HUMAN_TASK, UPDATE_TASK
 from engine.roles import RoleBook
-from engine.workflow import expressions, stepping
+from engine.workflow import durations, expressions, stepping
 from engine.workflow.model import ProcessModel
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class TaskRows:
         bpmn_id = stepping.element(task) or task.task_spec.name
         assignee = stepping.assignee_of(task)
         reads = self.forms.inputs_of(bpmn_id)
-        due = _duration(stepping.properties(task).get("due_in"))
+        due_at = _due_at(now, stepping.properties(task).get("due_in"))
         return {
             "id": str(task.id),
             "instance_id": instance_id,
@@ -69,7 +68,7 @@ class TaskRows:
             "label": self.label(task, assignee),
             "status": "open",
             "created_at": now,
-            "due_at": now + due if due else None,
+            "due_at": due_at,
             "completed_at": None,
             "completed_by": None,
             "data": plain({k: v for k, v in task.data.items() if k in reads}),
@@ -125,11 +124,13 @@ def sync_tasks(
                 writes.add(UPDATE_TASK, {"row_id": values["id"], **changed})
 
 
-def _duration(value: str | None) -> timedelta | None:
-    if not value:
+def _due_at(now: datetime, due_in: str | None) -> datetime | None:
+    """When a task that opens at `now` is due. Deployment refuses a `due_in` out of
+    bounds; one a version deployed before the bound holds leaves the task undated."""
+    if not due_in:
         return None
     try:
-        parsed = TimerEventDefinition.parse_iso_duration(value)
-        return TimerEventDefinition.get_timedelta_from_start(parsed)
-    except Exception:
+        return durations.due(now, due_in)
+    except durations.InvalidDuration as exc:
+        log.warning("due_in %r: %s", due_in[:80], exc.message)
         return None
