@@ -78,6 +78,12 @@ class _SafeEnvironment(BasePythonScriptEngineEnvironment):
         return True
 
 
+def _at_element(task: Task, exc: UnsafeExpression) -> UnsafeExpression:
+    """The refusal of an expression, naming the element that evaluated it."""
+    element = getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+    return UnsafeExpression(f"{element}: {exc.message}", {element: [exc.message]})
+
+
 class SafeScriptEngine(PythonScriptEngine):
     """Conditions and scripts through the AST whitelist; services only those the pack
     registers, through the host that answers their reads."""
@@ -91,19 +97,25 @@ class SafeScriptEngine(PythonScriptEngine):
         self.host = host
         self.functions = functions or {}
         self.failure: BaseException | None = None
+        # An engine is made for each command: its evaluations share this allowance.
+        self.allowance = expressions.Allowance()
 
     def evaluate(self, task: Task, expression: str, external_context: Any = None) -> Any:
+        names = {**(external_context or {}), **task.data}
         try:
-            return expressions.evaluate(expression, {**(external_context or {}), **task.data})
-        except UnsafeExpression:
-            raise
+            return expressions.evaluate(expression, names, self.allowance)
+        except UnsafeExpression as exc:
+            raise _at_element(task, exc) from exc
         except Exception as exc:
             raise WorkflowException(
                 f"cannot evaluate {expression!r} at {task.task_spec.bpmn_id}: {exc}"
             ) from exc
 
     def execute(self, task: Task, script: str, external_context: Any = None) -> bool:
-        expressions.execute(script, task.data)
+        try:
+            expressions.execute(script, task.data, self.allowance)
+        except UnsafeExpression as exc:
+            raise _at_element(task, exc) from exc
         return True
 
     def call_service(self, task: Task, **kwargs: Any) -> str:

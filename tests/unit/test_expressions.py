@@ -6,6 +6,7 @@ import pytest
 
 from engine.errors import UnsafeExpression
 from engine.workflow import expressions
+from tests.helpers.deadline import quickly
 
 
 @pytest.mark.parametrize(
@@ -214,3 +215,98 @@ def test_get(container: object, key: object, default: object, expected: object) 
     assert expressions.evaluate("get(c, k, d)", names) == expected
     if default is None:
         assert expressions.evaluate("get(c, k)", names) == expected
+
+
+# The work an evaluation may do is bounded, whatever the spelling: each of these took
+# seconds to hours, or gigabytes, before the guards counted it.
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("((((10**64)**64)**64)**64) > 0", "4096 bits"),
+        ("(10 ** 64) ** 64", "4096 bits"),
+        ("int('9' * 4000) * 2", "4096 bits"),
+        ("round(1, -10 ** 7)", "4096 digits"),
+        ("sum([[0] * 100000] * 100, [])", "100000 items"),
+        ("'x' * 60000 + 'y' * 60000", "100000 items"),
+        ("[0] * 60000 + [1] * 60000", "100000 items"),
+        ("list(a for a in 'x' * 99999) + list('y' * 99999)", "100000 items"),
+        ("[[0] * 100000] * 100000 == [[0] * 100000] * 100000", "steps of work"),
+        ("[0] * 100000 in [[0] * 100000] * 100000", "steps of work"),
+        ("{((0,) * 100000,) * 100000}", "steps of work"),
+        ("{((0,) * 100000,) * 100000: 1}", "steps of work"),
+        ("set([((0,) * 100000,) * 100000])", "steps of work"),
+        ("get({}, ((0,) * 100000,) * 100000)", "steps of work"),
+        ("sorted([[0] * 1000] * 1000)", "steps of work"),
+        ("max([[0] * 100000] * 1000)", "steps of work"),
+        ("min([0] * 100000, [[0] * 100000] * 1000)", "steps of work"),
+        ("f'{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}{s}'", "steps"),
+        ("[s == t for t in [s] * 1000]", "steps of work"),
+        ("[[0] * 100000] * 100000", "steps of work"),  # what it gives back is weighed too
+    ],
+)
+def test_the_work_of_one_evaluation_is_bounded(source: str, reason: str) -> None:
+    names = {"s": "y" * 90000}
+    with quickly(), pytest.raises(UnsafeExpression, match=reason):
+        expressions.evaluate(source, names)
+
+
+def test_a_script_is_one_evaluation_and_shares_its_bounds() -> None:
+    doubling = "a = 'x' * 100000\n" + "a = a + a\n" * 7
+    with quickly(), pytest.raises(UnsafeExpression, match="100000 items"):
+        expressions.execute(doubling, {})
+    # each line alone is cheap: together they go past the steps of one evaluation
+    copies = "\n".join(f"c{i} = str([[0] * 1000] * 30)" for i in range(30))
+    with quickly(), pytest.raises(UnsafeExpression, match="steps of work"):
+        expressions.execute(copies, {})
+    data: dict[str, object] = {}
+    with pytest.raises(UnsafeExpression, match="steps of work"):
+        expressions.execute("b = [[0] * 100000] * 100000", data)
+    assert data == {}  # a refused script stores nothing
+
+
+def test_the_evaluations_of_one_command_share_an_allowance() -> None:
+    allowance = expressions.Allowance()
+    source = "[[0] * 1000] * 900 == [[0] * 1000] * 900"  # 1.8 million steps each
+    each = 1_802_000
+    with quickly(3.0):
+        for _ in range(expressions.MAX_COMMAND_STEPS // each):
+            expressions.evaluate(source, {}, allowance)
+    with pytest.raises(UnsafeExpression, match="of one command"):
+        expressions.evaluate(source, {}, allowance)
+    assert expressions.evaluate(source, {})  # a fresh evaluation has its own steps
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("sum([[1], [2]], [])", [1, 2]),
+        ("sum([1.5, 2, 3])", 6.5),
+        ("sum(x for x in [1, 2, 3])", 6),
+        ("round(1234, -2)", 1200),
+        ("round(2.675, 2)", 2.67),
+        ("max([], default=0)", 0),
+        ("min(3, 1, 2)", 1),
+        ("sorted(['b', 'a', 'c'], reverse=True)", ["c", "b", "a"]),
+        ("sorted(['bb', 'a'], key=len)", ["a", "bb"]),
+        ("dict(zip(['a', 'b'], [1, 2]))", {"a": 1, "b": 2}),
+        ("list(enumerate('ab', 1))", [(1, "a"), (2, "b")]),
+        ("sorted(set('abca'))", ["a", "b", "c"]),
+        ("[10, 20, 30, 40][1:3] + [10, 20, 30][::-1]", [20, 30, 30, 20, 10]),
+        ("{'a': 1}['a'] + (1, 2)[-1]", 3),
+        ("'a' in {'a': 1} and 2 not in {1} and 'b' in 'abc'", True),
+        ("x is None and x is not False", True),
+        ("0 < 1 < 2 in [2] == [2]", True),
+        ("1 in [1] in [[1]] not in [3]", True),
+        ("all(v > 0 for v in [1, 2]) and not any([])", True),
+        ("int('42') + int(2.9) + float('1.5')", 45.5),
+        ("2 ** 64 * 2 ** 64 > 10 ** 38", True),
+        ("(1 + 0.05) ** 10 > 1.6", True),
+        ("abs(-3) + len('abc') - 7 // 2 % 2 / 2", 5.5),
+        ("str(10 ** 64)", "1" + "0" * 64),
+        ("'x' * 100000 == 'x' * 100000", True),
+        ("{k: v for k, v in [('a', 1)]} == dict(a=1)", True),
+        ("{n for n in [1, 1, 2]}", {1, 2}),
+    ],
+)
+def test_guarded_operations_mean_what_python_means(source: str, expected: object) -> None:
+    assert expressions.evaluate(source, {"x": None}) == expected
