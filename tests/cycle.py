@@ -99,17 +99,20 @@ class CycleResult:
 
 class Driver:
     """Runs the cycle through a door. `clock` is the one the door's engine reads (a new
-    one when not given); `before_timer` runs where the cycle waits for its re-check."""
+    one when not given); `before_timer` runs where the cycle waits for its re-check,
+    `before_monitoring` with the open monitor_progress task just before it is done."""
 
     def __init__(
         self,
         door: Door,
         clock: FakeClock | None = None,
         before_timer: Callable[[], None] | None = None,
+        before_monitoring: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.door = door
         self.clock = clock or FakeClock()
         self.before_timer = before_timer or (lambda: None)
+        self.before_monitoring = before_monitoring or (lambda task: None)
 
     def pass_the_recheck(self) -> None:
         """Move the clock past the re-check interval and let the door fire the timer."""
@@ -242,6 +245,7 @@ class Driver:
             },
         )
         self.collect(iid, avail=99.6, mttr=3.0)
+        self.before_monitoring(self.one("owner", iid, "monitor_progress"))
         self.do(
             "owner",
             iid,

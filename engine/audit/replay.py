@@ -348,7 +348,8 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
     payload = event.payload or {}
     id_base = int(payload.get("id_base", event.seq - 1))
     instance, workflow = run.instance, run.workflow
-    engine = stepping.SafeScriptEngine(host, run.functions)
+    # Timers count from the time the command was recorded at, as they did live.
+    engine = stepping.SafeScriptEngine(host, run.functions, event.at)
     if event.type == "instance_started":
         if workflow is not None:
             raise Mismatch(event.seq, None, "the instance was started twice")

@@ -45,8 +45,8 @@ class CommandResult:
 MainEvent = tuple[str, str | None, str | None, dict[str, Any]]  # type, task id, element, payload
 
 
-def engine_for(unit: Unit, host: LiveServices | None) -> stepping.SafeScriptEngine:
-    return stepping.SafeScriptEngine(host, unit.ctx.pack.services)
+def engine_for(unit: Unit, host: LiveServices) -> stepping.SafeScriptEngine:
+    return stepping.SafeScriptEngine(host, unit.ctx.pack.services, host.at)
 
 
 @dataclass

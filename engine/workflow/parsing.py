@@ -15,6 +15,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.errors import ValidationFailed
 from engine.persistence.models import ProcessDefinition
+from engine.workflow import bounds
 from engine.workflow.model import ProcessModel, read_models
 from engine.workflow.safe_xml import NS, safe_tree
 
@@ -66,6 +67,7 @@ def parsed_specs(process_id: str, rows: Iterable[ProcessDefinition]) -> ParsedSp
     except ValidationException as exc:
         raise ValidationFailed(str(exc), {process_id: [str(exc)]}) from exc
     for process in [spec, *subprocess_specs.values()]:
+        bounds.bound(process)
         _connect_loop_children(process)
     parsed = ParsedSpecs(key, process_id, spec, subprocess_specs, models)
     with _cache_lock:

@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from engine.workflow.bounds import BOUNDED
 from engine.workflow.compaction import CsiWorkflow
 from engine.workflow.parsing import ParsedSpecs
 
@@ -55,6 +56,8 @@ class StateSerializer:
         config = dict(SPIFF_CONFIG)
         config[BpmnWorkflow] = _SpeclessWorkflowConverter
         config[CsiWorkflow] = _SpeclessWorkflowConverter
+        for spiff_class, bounded in BOUNDED.items():
+            config[bounded] = config[spiff_class]
         self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
     @property

@@ -33,7 +33,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import services
 from engine.audit.chain import canonical_json
 from engine.errors import Conflict, DomainError, ServiceFailed, UnsafeExpression, ValidationFailed
-from engine.workflow import compaction, expressions, ids
+from engine.workflow import bounds, compaction, expressions, ids
 from engine.workflow.parsing import ParsedSpecs
 
 
@@ -80,22 +80,25 @@ class _SafeEnvironment(BasePythonScriptEngineEnvironment):
 
 def _at_element(task: Task, exc: UnsafeExpression) -> UnsafeExpression:
     """The refusal of an expression, naming the element that evaluated it."""
-    element = getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name
+    element = bounds.element_of(task)
     return UnsafeExpression(f"{element}: {exc.message}", {element: [exc.message]})
 
 
 class SafeScriptEngine(PythonScriptEngine):
     """Conditions and scripts through the AST whitelist; services only those the pack
-    registers, through the host that answers their reads."""
+    registers, through the host that answers their reads. `now` is the time of the
+    command the engine moves a workflow for: timers count from it (engine.workflow.bounds)."""
 
     def __init__(
         self,
         host: ServiceHost | None = None,
         functions: Mapping[str, services.ServiceFunction] | None = None,
+        now: datetime | None = None,
     ) -> None:
         super().__init__(environment=_SafeEnvironment())
         self.host = host
         self.functions = functions or {}
+        self.now = now
         self.failure: BaseException | None = None
         # An engine is made for each command: its evaluations share this allowance.
         self.allowance = expressions.Allowance()
@@ -190,11 +193,50 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
 # -- moving forward -----------------------------------------------------------------------------
 
 
+class _EngineSteps:
+    """Counts the engine tasks one command runs; refuses the command past the bound."""
+
+    def __init__(self) -> None:
+        self.limit = bounds.MAX_ENGINE_STEPS
+        self.taken = 0
+
+    def __call__(self, task: Task) -> None:
+        self.taken += 1
+        if self.taken > self.limit:
+            raise bounds.refusal(
+                task,
+                f"the process was still running here after {self.limit} engine steps, the "
+                "most one command may take (a loop that does not end?)",
+            )
+
+
+def _refuse_stalled(workflow: BpmnWorkflow) -> None:
+    """Refuse the command when SpiffWorkflow stopped with an engine task still ready:
+    it finds none deeper than SPIFF_MAX_DEPTH levels in the task tree (compaction
+    cannot cut the tree inside open parallel branches), and the instance would stay
+    running with nothing to do. Timers the last refresh found due wait for the worker."""
+    for flow in [workflow, *workflow.subprocesses.values()]:
+        for task in flow.tasks.values():
+            if (
+                task.state == TaskState.READY
+                and not task.task_spec.manual
+                and not isinstance(
+                    getattr(task.task_spec, "event_definition", None), TimerEventDefinition
+                )
+            ):
+                raise bounds.refusal(
+                    task,
+                    f"the engine stopped before this step, {task.depth} levels deep in the "
+                    f"task tree (SpiffWorkflow looks no deeper than {bounds.SPIFF_MAX_DEPTH})",
+                )
+
+
 def _run(workflow: BpmnWorkflow, step: Callable[[], Any]) -> None:
     engine = workflow.script_engine
     try:
         step()
-        workflow.do_engine_steps()
+        workflow.do_engine_steps(will_complete_task=_EngineSteps())
+        _refuse_stalled(workflow)
         compaction.compact(workflow)
     except DomainError:
         raise

@@ -1,22 +1,25 @@
 """Validation before deploy: refuse what the runtime could not run safely.
 
 A missing start event, a lane that is no role of the pack, a service the pack does
-not register, an expression outside the whitelist, a user task without a form: each
-is reported with the id of the element it concerns.
+not register, an expression outside the whitelist, a user task without a form, a
+literal duration, date or loop cardinality out of the engine's bounds, a cycle timer:
+each is reported with the id of the element it concerns.
 """
 
 from __future__ import annotations
 
+import ast
 import threading
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import BpmnValidator
 
 from engine.errors import UnsafeExpression, ValidationFailed
-from engine.workflow import expressions
+from engine.workflow import bounds, durations, expressions
 from engine.workflow.model import check_models, read_models
 from engine.workflow.safe_xml import BPMN_NS, NS
 
@@ -96,6 +99,7 @@ def validate_tree(
             {c.get("calledElement", "") for c in process.iterfind(".//bpmn:callActivity", NS)}
         )
         _check_expressions(process, errors)
+        _check_literals(process, errors)
     check_models(read_models(tree), errors)
     if errors:
         raise ValidationFailed("the diagram was refused", errors)
@@ -179,6 +183,84 @@ def _check_expressions(process: etree._Element, errors: dict[str, list[str]]) ->
             expressions.check(text, script=is_script)
         except UnsafeExpression as exc:
             _element_errors(errors, _owner_id(node), f"{text.strip()[:80]!r}: {exc.message}")
+
+
+_WRAPPERS = {"timerEventDefinition", "multiInstanceLoopCharacteristics"}
+
+
+def _flow_element_id(node: etree._Element) -> str:
+    """Id of the flow element (event, task) a timer or loop definition belongs to."""
+    parent = node.getparent()
+    while parent is not None and etree.QName(parent).localname in _WRAPPERS:
+        parent = parent.getparent()
+    return _owner_id(parent if parent is not None else node)
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(text: str) -> object:
+    """The value of an expression that is a literal (`"P7D"`, `3`); else _NOT_LITERAL:
+    what names data is checked when it runs (engine.workflow.bounds)."""
+    if len(text) > expressions.MAX_SOURCE_CHARS:
+        return _NOT_LITERAL
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+def _duration_error(what: str) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        try:
+            durations.parse(value)
+        except durations.InvalidDuration as exc:
+            return f"{what} is {exc.message}"
+        return None
+
+    return check
+
+
+def _cardinality_error(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return "loopCardinality must be a whole number, 0 or more"
+    if value > bounds.MAX_INSTANCES:
+        return f"a multi-instance task makes at most {bounds.MAX_INSTANCES} instances, not {value}"
+    return None
+
+
+def _check_literals(process: etree._Element, errors: dict[str, list[str]]) -> None:
+    """Durations, dates and cardinalities the diagram spells out are checked now, by the
+    rules the engine applies when they run; cycle timers are refused (the worker fires
+    only timers with one due time)."""
+    checks: list[tuple[str, object, Callable[[object], str | None]]] = []
+    for node in process.iterfind(".//bpmn:timeDuration", NS):
+        checks.append(
+            (_flow_element_id(node), _literal(node.text or ""), _duration_error("the duration"))
+        )
+    for node in process.iterfind(".//bpmn:timeDate", NS):
+        checks.append((_flow_element_id(node), _literal(node.text or ""), _date_error))
+    for node in process.iterfind(".//bpmn:loopCardinality", NS):
+        checks.append((_flow_element_id(node), _literal(node.text or ""), _cardinality_error))
+    for prop in process.iterfind(".//spiffworkflow:property", NS):
+        if prop.get("name") == "due_in":
+            checks.append((_owner_id(prop), prop.get("value", ""), _duration_error("due_in")))
+    for element, value, check in checks:
+        reason = None if value is _NOT_LITERAL else check(value)
+        if reason is not None:
+            _element_errors(errors, element, reason)
+    for node in process.iterfind(".//bpmn:timeCycle", NS):
+        _element_errors(
+            errors, _flow_element_id(node), "cycle timers are not supported: use timeDuration"
+        )
+
+
+def _date_error(value: object) -> str | None:
+    try:
+        TimerEventDefinition.get_datetime(value)
+    except (TypeError, ValueError):
+        return "a timer's date must be an ISO 8601 date and time"
+    return None
 
 
 # -- deployment -----------------------------------------------------------------------

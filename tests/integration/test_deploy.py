@@ -64,6 +64,46 @@ def without_start_event(xml: str) -> str:
             "only these functions",
         ),
         (without_start_event(BPMN), "service_improvement", "no start event"),
+        # literal durations, dates and cardinalities are checked by the rules they run by
+        (
+            BPMN.replace('value="P5D"', 'value="P9999Y"', 1),
+            "propose_metrics",
+            "due_in is longer than 5 years",
+        ),
+        (
+            BPMN.replace('value="P5D"', 'value="5 days"', 1),
+            "propose_metrics",
+            "due_in is not an ISO 8601 duration",
+        ),
+        (
+            BPMN.replace(">recheck_after</bpmn:timeDuration>", '>"P1000000Y"</bpmn:timeDuration>'),
+            "wait_recheck",
+            "the duration is longer than 5 years",
+        ),
+        (
+            BPMN.replace(
+                '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">recheck_after</bpmn:timeDuration>',
+                '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">"next week"</bpmn:timeDate>',
+            ),
+            "wait_recheck",
+            "ISO 8601 date and time",
+        ),
+        (
+            BPMN.replace(
+                '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">recheck_after</bpmn:timeDuration>',
+                '<bpmn:timeCycle xsi:type="bpmn:tFormalExpression">"R/P99999999999Y"</bpmn:timeCycle>',
+            ),
+            "wait_recheck",
+            "cycle timers are not supported",
+        ),
+        (
+            BPMN.replace(
+                "<bpmn:loopDataInputRef>process_owners</bpmn:loopDataInputRef>",
+                "<bpmn:loopCardinality>10000</bpmn:loopCardinality>",
+            ),
+            "propose_metrics",
+            "at most 100 instances",
+        ),
     ],
 )
 def test_bad_diagrams_are_refused_with_reasons(
