@@ -348,9 +348,10 @@ def fire_timers(
     force: set[str] | None = None,
     now: datetime | None = None,
 ) -> list[Task]:
-    """Let due timers fire: those due by `now` (the caller's clock; SpiffWorkflow reads
-    the wall clock itself when `now` is None), and those `force` names regardless of
-    any clock (replay re-fires what was recorded, whenever the replay runs)."""
+    """Let due timers fire: those due by `now` (the caller's clock), and those `force`
+    names regardless of any clock (replay re-fires what was recorded, whenever the
+    replay runs). Either way a timer also fires once it is past due by the time of the
+    command the script engine holds (engine.workflow.bounds)."""
     waiting = waiting_timers(workflow)
     for task in waiting:
         due = _due_at(task)
