@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from engine.access import Actor
 from engine.errors import DomainError
 from engine.queries.views import UserRow
+from web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -98,12 +99,6 @@ def user_from_token(token: str) -> SignedInUser:
     return user
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inbox.index")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "POST":
@@ -112,7 +107,7 @@ def login() -> Any:
             flash(_("Wrong username or password."), "error")
             return _login_page(), 401
         login_user(user)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
     return _login_page()
