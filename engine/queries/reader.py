@@ -274,3 +274,8 @@ class Queries:
     def signed_in(self, username: str, password: str) -> UserRow | None:
         with self.db.sessions() as session:
             return users.signed_in(session, username, password)
+
+    def user_named(self, username: str) -> UserRow | None:
+        """The user of this name (the command line's `--by`), active or not."""
+        with self.db.sessions() as session:
+            return users.named(session, username)

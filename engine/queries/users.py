@@ -47,6 +47,11 @@ def active_user(session: Session, user_id: int) -> UserRow | None:
     return user_row(found) if found is not None and found.active else None
 
 
+def named(session: Session, username: str) -> UserRow | None:
+    found = session.scalar(select(User).where(User.username == username))
+    return user_row(found) if found is not None else None
+
+
 def signed_in(session: Session, username: str, password: str) -> UserRow | None:
     """The active user whose password this is, else None."""
     found = session.scalar(select(User).where(User.username == username))
