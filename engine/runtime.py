@@ -9,7 +9,7 @@ method per use case and never see a session.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.access import Actor, Policy
@@ -122,3 +122,9 @@ class Runtime:
 
     def update_user(self, actor: Actor, user_id: int, **values: Any) -> None:
         users.update_user(self.ctx, actor, user_id, **values)
+
+    def end_session(self, user_id: int, session_id: str, keep: timedelta) -> None:
+        users.end_session(self.ctx, user_id, session_id, keep)
+
+    def log_out_everywhere(self, user_id: int) -> None:
+        users.log_out_everywhere(self.ctx, user_id)

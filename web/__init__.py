@@ -18,6 +18,7 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from engine import passwords
 from engine.access import Policy
 from engine.pack import Pack, load
 from engine.queries.reader import Queries
@@ -84,7 +85,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        # A form's CSRF token is good for a working day after the page was shown.
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
         API_TOKEN_MAX_AGE=12 * 3600,
         EMBEDDED_WORKER=False,
         WORKER_INTERVAL=5.0,
@@ -95,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
+    passwords.prepare()
     configured = app.config["PACK"]
     pack = configured if isinstance(configured, Pack) else load(configured)
     options: dict[str, Any] = {"clock": app.config["CLOCK"]} if app.config.get("CLOCK") else {}

@@ -168,6 +168,23 @@ def test_the_history_names_the_os_user_and_only_an_existing_stated_user(
     assert last_actor() == f"cli:{me}"
 
 
+def test_create_user_follows_the_password_policy(cli_db: tuple[CliRunner, Database]) -> None:
+    runner, db = cli_db
+    refused = runner.invoke(
+        main, ["create-user", "carol", "--role", "ProcessOwner"], input="a\na\n"
+    )
+    assert refused.exit_code != 0
+    assert "at least 8 characters" in refused.output
+    with db.sessions() as session:
+        assert session.scalar(select(User).where(User.username == "carol")) is None
+    made = runner.invoke(
+        main,
+        ["create-user", "carol", "--role", "ProcessOwner"],
+        input="carol-pass-1\ncarol-pass-1\n",
+    )
+    assert made.exit_code == 0, made.output
+
+
 def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_path: Path) -> None:
     runner, _db = cli_db
     evil = tmp_path / "evil.bpmn"
