@@ -56,9 +56,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, pack: Pack | None = None, **options: Any) -> Runtime:
         """The runtime of an installation: its database and pack (or `pack`, given)."""
-        sqlite_file = settings.sqlite_file
-        if sqlite_file is not None:  # the folder it lies in, not the instance folder regardless
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.prepare_sqlite_file()  # the folder it lies in, not the instance folder regardless
         return cls(Database(settings.database_url), pack or load(settings.pack), **options)
 
     @property
