@@ -80,6 +80,10 @@ def test_every_session_and_token_ends(
             active=ending != "deactivated",
             password="a-new-pass-1" if ending == "new password" else None,
         )
+    if ending == "deactivated":  # and back: what was issued before stays ended
+        rt.update_user(
+            actors["admin"], uid, display_name="po1", roles=["ProcessOwner"], active=True
+        )
 
     assert not signed_in(laptop)
     assert not signed_in(phone)
