@@ -9,7 +9,7 @@ method per use case and never see a session.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.access import Actor, Policy
@@ -56,9 +56,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, pack: Pack | None = None, **options: Any) -> Runtime:
         """The runtime of an installation: its database and pack (or `pack`, given)."""
-        sqlite_file = settings.sqlite_file
-        if sqlite_file is not None:  # the folder it lies in, not the instance folder regardless
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.prepare_sqlite_file()  # the folder it lies in, not the instance folder regardless
         return cls(Database(settings.database_url), pack or load(settings.pack), **options)
 
     @property
@@ -122,3 +120,9 @@ class Runtime:
 
     def update_user(self, actor: Actor, user_id: int, **values: Any) -> None:
         users.update_user(self.ctx, actor, user_id, **values)
+
+    def end_session(self, user_id: int, session_id: str, keep: timedelta) -> None:
+        users.end_session(self.ctx, user_id, session_id, keep)
+
+    def log_out_everywhere(self, user_id: int) -> None:
+        users.log_out_everywhere(self.ctx, user_id)

@@ -5,7 +5,9 @@ Reads its settings from the environment (engine.settings). Long runs show progre
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,8 +31,34 @@ def runtime() -> Runtime:
     return Runtime.from_settings(settings())
 
 
-def cli_actor(by: str = "cli") -> Actor:
-    return operator(by)
+def os_user() -> str:
+    """The account running this process, from the system's user database rather than
+    $USER or $LOGNAME, which anyone can set."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except ImportError:  # not a POSIX system
+        return getpass.getuser()
+    except KeyError:  # a uid without a name (containers)
+        return f"uid{os.geteuid()}"
+
+
+def cli_actor(rt: Runtime, by: str | None = None) -> Actor:
+    """Who a command acts as (engine.access.operator): `--by` must name an existing,
+    active user, whose roles then apply."""
+    stated = None
+    if by is not None:
+        user = rt.queries.user_named(by)
+        if user is None:
+            raise click.ClickException(f"--by {by}: there is no such user")
+        if not user.active:
+            raise click.ClickException(f"--by {by}: the user is deactivated")
+        stated = Actor(user.username, frozenset(user.roles))
+    try:
+        return operator(os_user(), stated)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _fail(exc: DomainError) -> None:
@@ -125,11 +153,17 @@ def worker(once: bool, interval: float, as_of: datetime | None) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--by", default="cli", help="recorded as the deployer")
-def deploy(file: Path, by: str) -> None:
+@click.option(
+    "--by",
+    default=None,
+    help="an existing user on whose behalf (and with whose roles) to deploy; the history "
+    "records '<user> via cli:<os user>'",
+)
+def deploy(file: Path, by: str | None) -> None:
     """Validate and deploy a BPMN file as a new version."""
     try:
-        result = runtime().deploy(cli_actor(by), file.read_bytes(), file.name)
+        rt = runtime()
+        result = rt.deploy(cli_actor(rt, by), file.read_bytes(), file.name)
     except DomainError as exc:
         _fail(exc)
     for definition in result.definitions:
@@ -140,11 +174,17 @@ def deploy(file: Path, by: str) -> None:
 @main.command("migrate")
 @click.argument("instance_id", type=int)
 @click.option("--version", type=int, default=None, help="target version (default: the latest)")
-@click.option("--by", default="cli", help="recorded as the one who migrated it")
-def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
+@click.option(
+    "--by",
+    default=None,
+    help="an existing user on whose behalf (and with whose roles) to migrate; the history "
+    "records '<user> via cli:<os user>'",
+)
+def migrate_instance(instance_id: int, version: int | None, by: str | None) -> None:
     """Move a running instance onto another deployed version of its process."""
     try:
-        result = runtime().migrate_instance(instance_id, cli_actor(by), version)
+        rt = runtime()
+        result = rt.migrate_instance(instance_id, cli_actor(rt, by), version)
     except DomainError as exc:
         _fail(exc)
         return
@@ -170,7 +210,8 @@ def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
 )
 def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any) -> None:
     """Recompute the hash chain of one or every instance."""
-    queries, actor = runtime().queries, cli_actor()
+    rt = runtime()
+    queries, actor = rt.queries, cli_actor(rt)
     if anchors_file is not None:
         try:
             document = json.load(anchors_file)
@@ -217,7 +258,8 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
 def replay_command(instance_id: int, step: int | None) -> None:
     """Rebuild an instance from its events and compare with the record at every step."""
     try:
-        result = runtime().queries.replay(cli_actor(), instance_id, step)
+        rt = runtime()
+        result = rt.queries.replay(cli_actor(rt), instance_id, step)
     except DomainError as exc:
         _fail(exc)
         return
@@ -248,7 +290,8 @@ def replay_command(instance_id: int, step: int | None) -> None:
 def export(instance_id: int, fmt: str, output: Any) -> None:
     """Export an instance's history (every event with its hashes) as JSON or CSV."""
     try:
-        rows = runtime().queries.history(cli_actor(), instance_id)
+        rt = runtime()
+        rows = rt.queries.history(cli_actor(rt), instance_id)
     except DomainError as exc:
         _fail(exc)
         return

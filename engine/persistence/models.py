@@ -69,9 +69,23 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sessions and API tokens carry it; bumping it (password change, deactivation,
+    # "log out everywhere") ends every one issued before.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
+
+
+class EndedSession(Base):
+    """A session someone logged out of: a copy of its cookie is refused. Kept only as
+    long as such a cookie could still be valid (the session lifetime)."""
+
+    __tablename__ = "ended_session"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    ended_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ProcessDefinition(Base):

@@ -267,10 +267,17 @@ class Queries:
         with self.db.sessions() as session:
             return users.user(session, user_id)
 
-    def active_user(self, user_id: int) -> UserRow | None:
-        with self.db.sessions() as session:
-            return users.active_user(session, user_id)
-
     def signed_in(self, username: str, password: str) -> UserRow | None:
         with self.db.sessions() as session:
             return users.signed_in(session, username, password)
+
+    def still_signed_in(
+        self, user_id: int, generation: int, session_id: str | None = None
+    ) -> UserRow | None:
+        with self.db.sessions() as session:
+            return users.still_signed_in(session, user_id, generation, session_id)
+
+    def user_named(self, username: str) -> UserRow | None:
+        """The user of this name (the command line's `--by`), active or not."""
+        with self.db.sessions() as session:
+            return users.named(session, username)
