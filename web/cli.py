@@ -235,9 +235,9 @@ def replay_command(instance_id: int, step: int | None) -> None:
     if mismatch is None:
         return
     click.echo(f"MISMATCH at seq {mismatch.seq} ({mismatch.element or '-'}): {mismatch.message}")
-    if mismatch.expected is not None or mismatch.actual is not None:
-        click.echo(f"  recorded: {json.dumps(mismatch.expected, ensure_ascii=False)[:500]}")
-        click.echo(f"  replayed: {json.dumps(mismatch.actual, ensure_ascii=False)[:500]}")
+    if mismatch.recorded is not None or mismatch.replayed is not None:
+        click.echo(f"  recorded: {json.dumps(mismatch.recorded, ensure_ascii=False)[:500]}")
+        click.echo(f"  replayed: {json.dumps(mismatch.replayed, ensure_ascii=False)[:500]}")
     sys.exit(1)
 
 

@@ -52,8 +52,12 @@ def check_projections(
     check_record(session, instance, seen, run.parsed, events, last)
 
 
-def _differs(seq: int, table: str, what: str, expected: Any, actual: Any) -> Mismatch:
-    return Mismatch(seq, table, f"the stored {what} differs from the replay", expected, actual)
+def _differs(seq: int, table: str, what: str, replayed: Any, stored: Any) -> Mismatch:
+    """The row as stored is what the record holds; the value the events produce is the
+    replay's."""
+    return Mismatch(
+        seq, table, f"the stored {what} differs from the replay", recorded=stored, replayed=replayed
+    )
 
 
 def check_instance_row(

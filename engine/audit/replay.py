@@ -161,8 +161,8 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
                 event.seq,
                 row.process_id,
                 f"definition {row.process_id} v{row.version} no longer matches its content hash",
-                row.content_hash,
-                safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
+                recorded=row.content_hash,
+                replayed=safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
             )
     top = rows[0]
     if recorded.get("hash") != top.content_hash:
@@ -170,8 +170,8 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
             event.seq,
             top.process_id,
             "the instance ran on another definition than the one stored under its id",
-            recorded,
-            {"id": top.id, "hash": top.content_hash},
+            recorded=recorded,
+            replayed={"id": top.id, "hash": top.content_hash},
         )
     return parsing.parsed_specs(top.process_id, rows)
 
@@ -373,8 +373,8 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
                 event.seq,
                 event.bpmn_id,
                 "the recorded task is another element in the replay",
-                event.bpmn_id,
-                stepping.element(task),
+                recorded=event.bpmn_id,
+                replayed=stepping.element(task),
             )
         stepping.complete(
             workflow, instance.id, id_base, task, payload.get("data") or {}, event.actor or ""
@@ -389,8 +389,8 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
             event.seq,
             event.bpmn_id,
             "other timers fired in the replay",
-            sorted(expected),
-            sorted(actual),
+            recorded=sorted(expected),
+            replayed=sorted(actual),
         )
     return workflow
 
@@ -411,8 +411,8 @@ def _check_checkpoint(
                 event.seq,
                 event.bpmn_id,
                 f"after this step the replay differs from the record in {key}",
-                recorded.get(key),
-                actual.get(key),
+                recorded=recorded.get(key),
+                replayed=actual.get(key),
             )
     if recorded.get("data_sha256") != actual["data_sha256"]:
         expected_changes = recorded.get("changed") or {}
@@ -423,23 +423,23 @@ def _check_checkpoint(
                     event.seq,
                     event.bpmn_id,
                     f"after this step the replay differs from the record in {name}",
-                    expected_changes.get(name, before.get(name)),
-                    actual["changed"].get(name, before.get(name)),
+                    recorded=expected_changes.get(name, before.get(name)),
+                    replayed=actual["changed"].get(name, before.get(name)),
                 )
         for name in sorted(expected_removed ^ set(actual["removed"])):
             raise Mismatch(
                 event.seq,
                 event.bpmn_id,
                 f"after this step the replay differs from the record in {name}",
-                None if name in expected_removed else before.get(name),
-                None if name in actual["removed"] else before.get(name),
+                recorded=None if name in expected_removed else before.get(name),
+                replayed=None if name in actual["removed"] else before.get(name),
             )
         raise Mismatch(
             event.seq,
             event.bpmn_id,
             "after this step the replay's data differs from the record",
-            recorded.get("data_sha256"),
-            actual["data_sha256"],
+            recorded=recorded.get("data_sha256"),
+            replayed=actual["data_sha256"],
         )
     return seen
 
@@ -460,8 +460,8 @@ def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None
             event.seq,
             event.bpmn_id,
             "the replay called another service here",
-            recorded.get("operation"),
-            call.operation,
+            recorded=recorded.get("operation"),
+            replayed=call.operation,
         )
     result = plain(call.result)
     if result != recorded.get("result"):
@@ -469,8 +469,8 @@ def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None
             event.seq,
             event.bpmn_id,
             f"{call.operation} gives another result on replay",
-            recorded.get("result"),
-            result,
+            recorded=recorded.get("result"),
+            replayed=result,
         )
 
 

@@ -1,0 +1,154 @@
+"""Tampering with the database around the application is reported by the audit tools,
+with where it is, and never makes a page, an endpoint or a command fail: through the
+CLI, the JSON API and the pages, on SQLite and PostgreSQL.
+
+Each test commits (the CLI is a separate program with its own connections) and edits
+the database as someone with access to it would: raw SQL, foreign keys off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select, text, update
+
+from engine.access import Actor
+from engine.persistence.database import Database
+from engine.persistence.models import Event, HumanTask, Instance
+from engine.runtime import Runtime
+from tests.cycle import REGISTER
+from tests.helpers import html
+from tests.helpers.actors import actors_of
+from tests.helpers.api import bearer
+from tests.helpers.pages import client_for
+from web import cli, create_app
+
+
+@dataclass
+class Site:
+    """One committed database, seen through the app (pages, API) and the CLI."""
+
+    db: Database
+    rt: Runtime
+    actors: dict[str, Actor]
+    app: Any
+    runner: CliRunner = field(default_factory=CliRunner)
+    _browsers: dict[str, Any] = field(default_factory=dict)
+    _tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def csi(self, *args: object) -> Result:
+        return self.runner.invoke(cli.main, [str(a) for a in args])
+
+    def browser(self, username: str) -> Any:
+        """A test client signed in as `username` (one per user, kept)."""
+        if username not in self._browsers:
+            self._browsers[username] = client_for(self.app, username)
+        return self._browsers[username]
+
+    def page(self, username: str, url: str) -> Any:
+        return self.browser(username).get(url)
+
+    def api(self, username: str, url: str, body: Any = None) -> Any:
+        client = self.app.test_client()
+        if username not in self._tokens:
+            self._tokens[username] = bearer(client, username)
+        headers = self._tokens[username]
+        if body is None:
+            return client.get(f"/api/v1{url}", headers=headers)
+        return client.post(f"/api/v1{url}", json=body, headers=headers)
+
+    def execute(self, sql: str, **params: Any) -> None:
+        with self.db.transaction() as session:
+            session.execute(text(sql), params)
+
+    @property
+    def postgres(self) -> bool:
+        return self.db.engine.dialect.name == "postgresql"
+
+    def open_tasks(self, instance_id: int) -> list[str]:
+        with self.db.sessions() as session:
+            return list(
+                session.scalars(
+                    select(HumanTask.id).where(
+                        HumanTask.instance_id == instance_id, HumanTask.status == "open"
+                    )
+                )
+            )
+
+    def registered(self) -> int:
+        """An improvement with five events: started, register_input claimed and
+        completed (3), both proposals claimed."""
+        iid = self.rt.start_instance(self.actors["owner"]).instance_id
+        self.rt.complete_task(self.open_tasks(iid)[0], self.actors["owner"], REGISTER)
+        with self.db.sessions() as session:
+            for task in session.scalars(
+                select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open")
+            ):
+                self.rt.claim_task(task.id, self.actors[task.assignee or ""])
+        return iid
+
+
+@pytest.fixture
+def site(committed_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("DATABASE_URL", committed_db.url)
+    made: list[Runtime] = []
+    real_runtime = cli.runtime
+
+    def tracked_runtime() -> Runtime:
+        # The CLI's own runtime from DATABASE_URL, kept to close its connections after.
+        made.append(real_runtime())
+        return made[-1]
+
+    monkeypatch.setattr(cli, "runtime", tracked_runtime)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE": committed_db,
+            "DATABASE_URL": committed_db.url,
+        }
+    )
+    try:
+        yield Site(committed_db, Runtime(committed_db), actors_of(committed_db), app)
+    finally:
+        for runtime in made:
+            runtime.db.dispose()
+
+
+# -- 8. which side of a mismatch is which -------------------------------------------------------
+
+
+def test_a_mismatch_shows_the_recorded_and_the_replayed_side(site: Site) -> None:
+    # a projection: the stored row is the record, the replay says what it should be
+    projection = site.rt.start_instance(site.actors["owner"]).instance_id
+    with site.db.transaction() as session:
+        session.execute(
+            update(Instance).where(Instance.id == projection).values(status="completed")
+        )
+    # an event: its checkpoint is the record; the replay, fed the edited submission,
+    # produces another value
+    altered = site.registered()
+    with site.db.transaction() as session:
+        event = session.scalar(select(Event).where(Event.instance_id == altered, Event.seq == 3))
+        payload = json.loads(json.dumps(event.payload))
+        payload["data"]["reference"] = "KF-forged"
+        session.execute(update(Event).where(Event.id == event.id).values(payload=payload))
+
+    for iid, recorded, replayed in (
+        (projection, "completed", "running"),
+        (altered, REGISTER["reference"], "KF-forged"),
+    ):
+        shown = site.csi("replay", iid)
+        assert shown.exit_code == 1, shown.output
+        assert f'  recorded: "{recorded}"' in shown.output.splitlines(), shown.output
+        assert f'  replayed: "{replayed}"' in shown.output.splitlines(), shown.output
+        mismatch = site.api("auditor", f"/instances/{iid}/replay").json["mismatch"]
+        assert (mismatch["recorded"], mismatch["replayed"]) == (recorded, replayed)
+        console = html.page(site.page("auditor", f"/audit/instances/{iid}"))
+        assert html.text_of(html.select_one(console, ".compare-recorded pre")) == f'"{recorded}"'
+        assert html.text_of(html.select_one(console, ".compare-replayed pre")) == f'"{replayed}"'
