@@ -172,34 +172,25 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
     """Recompute the hash chain of one or every instance."""
     queries, actor = runtime().queries, cli_actor()
     if anchors_file is not None:
-        try:
-            document = json.load(anchors_file)
-        except ValueError as exc:
-            raise click.ClickException(f"not an anchors file: {exc}") from exc
-        try:
-            problems = queries.check_anchors(actor, document)
-        except DomainError as exc:
-            _fail(exc)
-            return
-        count = len(document.get("heads") or [])
-        for problem in problems:
-            click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
-        click.echo(f"{count - len(problems)} of {count} anchored heads still stand")
-        if problems:
-            sys.exit(1)
+        _check_anchors(queries, actor, anchors_file)
         return
-    ids = [instance_id] if instance_id is not None else queries.instance_ids(actor)
+    # Every chain in the log, not only those whose instance row is still there.
+    ids = [instance_id] if instance_id is not None else queries.chains(actor)
     broken: set[int] = set()
     with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
         for iid in bar:
             try:
                 result = queries.verify(actor, iid)
             except DomainError as exc:
-                _fail(exc)
-                return
+                if instance_id is not None:
+                    _fail(exc)
+                broken.add(iid)  # a finding like any other: the pass goes on
+                click.echo(f"\ninstance {iid}: {exc.message}")
+                continue
             if not result.ok:
                 broken.add(iid)
-                click.echo(f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}")
+                where = f"broken at seq {result.broken_at}: " if result.broken_at else ""
+                click.echo(f"\ninstance {iid}: {where}{result.message}")
     click.echo(f"{len(ids) - len(broken)} of {len(ids)} instances verified")
     if write_anchors is not None:
         document = queries.anchors(actor, leave_out=broken)
@@ -208,6 +199,24 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
         if broken:
             click.echo(f"left out, broken: {', '.join(map(str, sorted(broken)))}")
     if broken:
+        sys.exit(1)
+
+
+def _check_anchors(queries: Any, actor: Actor, anchors_file: Any) -> None:
+    try:
+        document = json.load(anchors_file)
+    except ValueError as exc:
+        raise click.ClickException(f"not an anchors file: {exc}") from exc
+    try:
+        problems = queries.check_anchors(actor, document)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    count = len(document.get("heads") or [])
+    for problem in problems:
+        click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
+    click.echo(f"{count - len(problems)} of {count} anchored heads still stand")
+    if problems:
         sys.exit(1)
 
 
@@ -253,3 +262,6 @@ def export(instance_id: int, fmt: str, output: Any) -> None:
         _fail(exc)
         return
     output.write(exports.render(rows, fmt))
+    for row in rows:
+        if not row["readable"]:
+            click.echo(f"event {row['seq']} cannot be read: exported as stored", err=True)

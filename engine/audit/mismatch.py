@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.persistence.models import Event, readable
+
 
 class Mismatch(Exception):
     """`recorded` is what the database holds (an event's checkpoint or result, a stored
@@ -33,3 +35,15 @@ class Mismatch(Exception):
             "recorded": self.recorded,
             "replayed": self.replayed,
         }
+
+
+def payload_of(event: Event) -> dict[str, Any]:
+    """The event's payload; an event whose payload cannot be read is a mismatch at its
+    seq: nothing after it can be rebuilt."""
+    if not readable(event.payload):
+        raise Mismatch(
+            event.seq,
+            event.bpmn_id,
+            f"event {event.seq} cannot be read: its payload is no JSON object",
+        )
+    return event.payload

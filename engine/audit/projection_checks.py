@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit.mismatch import Mismatch
+from engine.audit.mismatch import Mismatch, payload_of
 from engine.pack import Pack
 from engine.persistence.models import Event, HumanTask, Instance, MetricValue, Record
 from engine.persistence.records import RecordRow
@@ -33,7 +33,7 @@ def pinned_after(events: Sequence[Event]) -> tuple[Any, dict[str, Any]]:
     pinned: tuple[Any, dict[str, Any]] = (None, {})
     for event in events:
         if event.type in ("instance_started", "instance_migrated"):
-            payload = event.payload or {}
+            payload = payload_of(event)
             called = {str(k): v for k, v in (payload.get("called") or {}).items()}
             pinned = ((payload.get("definition") or {}).get("id"), called)
     return pinned
@@ -171,7 +171,7 @@ def check_record(
     events: Sequence[Event],
     last: int,
 ) -> None:
-    started = (events[0].payload or {}) if events else {}
+    started = payload_of(events[0]) if events else {}
     number = started.get("record_number")
     record = session.scalar(select(Record).where(Record.instance_id == instance.id))
     table = Record.__tablename__
@@ -187,7 +187,7 @@ def check_record(
     )
     for event in events:
         if event.type == "task_completed" and event.bpmn_id:
-            data = (event.payload or {}).get("data") or {}
+            data = payload_of(event).get("data") or {}
             records.note_task(
                 None, model, expected, event.bpmn_id, data, event.actor or "", event.at
             )

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from engine import services
 from engine.audit.chain import describe as describe_event
 from engine.audit.chain import plain
-from engine.audit.mismatch import Mismatch
+from engine.audit.mismatch import Mismatch, payload_of
 from engine.audit.projection_checks import check_projections, pinned_after
 from engine.errors import DomainError, NotFound
 from engine.pack import Pack
@@ -55,7 +55,7 @@ class ReplayServices:
         index = len(self.calls)
         if index >= len(self.recorded):
             raise DomainError("the replay calls a service the record has no result for")
-        return ((self.recorded[index].payload or {}).get("reads") or {}).get(what)
+        return (payload_of(self.recorded[index]).get("reads") or {}).get(what)
 
     def metric_history(self, code: str, limit: int) -> list[float]:
         """The call's next recorded read, which must be of this metric and length."""
@@ -143,7 +143,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
     """The definitions an instance_started or instance_migrated event names, checked
     against their content hashes and the hash the event recorded."""
-    payload = event.payload or {}
+    payload = payload_of(event)
     recorded = payload.get("definition") or {}
     called = {str(k): v for k, v in (payload.get("called") or {}).items()}
     rows: list[ProcessDefinition] = []
@@ -242,28 +242,45 @@ def _replay_events(run: Run, events: list[Event], first_seq: int, at_step: Any =
             raise Mismatch(
                 first_seq + index, None, f"event {first_seq + index} is missing from the log"
             )
-        if event.type in COMMAND_EVENTS:
-            consumed.update(e.seq for e in run.command(events, index))
-        elif event.type == "service_completed":
-            if event.seq not in consumed:
-                raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
-        elif event.type in NEUTRAL_EVENTS:
-            # A claim moves nothing, but its task must be open in the replay too.
-            if run.workflow is None or event.task_id is None:
-                raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
-            try:
-                stepping.ready_task(run.workflow, event.task_id)
-            except DomainError as exc:
-                raise Mismatch(
-                    event.seq, event.bpmn_id, "the claimed task is not open in the replay"
-                ) from exc
-        elif event.type == "instance_completed":
-            if run.workflow is None or not run.workflow.completed:
-                raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
-        else:
-            raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+        try:
+            consumed.update(_replay_event(run, events, index, consumed))
+        except Mismatch:
+            raise
+        except Exception as exc:
+            # A payload that is JSON but not what its event type holds (edited by hand):
+            # reported where it is, like any other difference, never an error.
+            raise Mismatch(
+                event.seq, event.bpmn_id, f"event {event.seq} cannot be replayed: {exc!r}"
+            ) from exc
         if at_step is not None:
             at_step(event)
+
+
+def _replay_event(run: Run, events: list[Event], index: int, consumed: set[int]) -> list[int]:
+    """Replay the event at `index`; returns the seqs of the service events it consumed."""
+    event = events[index]
+    payload_of(event)
+    if event.type in COMMAND_EVENTS:
+        return [e.seq for e in run.command(events, index)]
+    if event.type == "service_completed":
+        if event.seq not in consumed:
+            raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
+    elif event.type in NEUTRAL_EVENTS:
+        # A claim moves nothing, but its task must be open in the replay too.
+        if run.workflow is None or event.task_id is None:
+            raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
+        try:
+            stepping.ready_task(run.workflow, event.task_id)
+        except DomainError as exc:
+            raise Mismatch(
+                event.seq, event.bpmn_id, "the claimed task is not open in the replay"
+            ) from exc
+    elif event.type == "instance_completed":
+        if run.workflow is None or not run.workflow.completed:
+            raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
+    else:
+        raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+    return []
 
 
 def replay(
@@ -345,7 +362,7 @@ def catch_up(
 
 
 def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflow:
-    payload = event.payload or {}
+    payload = payload_of(event)
     id_base = int(payload.get("id_base", event.seq - 1))
     instance, workflow = run.instance, run.workflow
     engine = stepping.SafeScriptEngine(host, run.functions)
@@ -398,7 +415,7 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
 def _check_checkpoint(
     event: Event, workflow: BpmnWorkflow, before: dict[str, Any]
 ) -> stepping.Observation:
-    recorded = (event.payload or {}).get("after")
+    recorded = payload_of(event).get("after")
     if recorded is not None:
         stepping.restore_timers(workflow, recorded.get("timers") or {})
     seen = stepping.observe(workflow)
@@ -454,7 +471,7 @@ def _registry() -> Any:
 
 
 def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:
-    recorded = event.payload or {}
+    recorded = payload_of(event)
     if call.operation != recorded.get("operation") or str(task.id) != event.task_id:
         raise Mismatch(
             event.seq,

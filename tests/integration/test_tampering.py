@@ -8,6 +8,8 @@ the database as someone with access to it would: raw SQL, foreign keys off.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +27,11 @@ from tests.cycle import REGISTER
 from tests.helpers import html
 from tests.helpers.actors import actors_of
 from tests.helpers.api import bearer
+from tests.helpers.databases import foreign_keys_off
 from tests.helpers.pages import client_for
 from web import cli, create_app
+
+UNREADABLE = "此事件无法读取。"
 
 
 @dataclass
@@ -118,6 +123,104 @@ def site(committed_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Si
     finally:
         for runtime in made:
             runtime.db.dispose()
+
+
+# -- 5. an event whose payload is no longer JSON ------------------------------------------------
+
+
+def test_an_unreadable_payload_is_a_broken_link_that_every_reader_shows(site: Site) -> None:
+    victim, nulled, untouched = site.registered(), site.registered(), site.registered()
+    # SQLite holds any text; PostgreSQL's json column holds JSON, but not an object
+    overwrite = (
+        "UPDATE event SET payload = CAST(:payload AS json) WHERE instance_id = :iid AND seq = 3"
+        if site.postgres
+        else "UPDATE event SET payload = :payload WHERE instance_id = :iid AND seq = 3"
+    )
+    tampered = "123" if site.postgres else "not json"
+    for iid, payload in ((victim, tampered), (nulled, "null")):
+        site.execute(overwrite, payload=payload, iid=iid)
+
+    verified = site.csi("verify-audit")
+    assert verified.exit_code == 1, verified.output
+    for iid in (victim, nulled):
+        assert f"instance {iid}: broken at seq 3: event 3 cannot be read" in verified.output
+    assert f"instance {untouched}:" not in verified.output
+    assert "1 of 3 instances verified" in verified.output
+    replayed = site.csi("replay", victim)
+    assert replayed.exit_code == 1, replayed.output
+    assert "MISMATCH at seq 3" in replayed.output
+    assert "event 3 cannot be read" in replayed.output
+    exported = site.csi("export", victim, "--format", "csv")
+    assert exported.exit_code == 0, exported.output
+    assert "event 3 cannot be read" in exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert (rows[2]["seq"], rows[2]["readable"], rows[2]["payload"]) == ("3", "False", tampered)
+    assert {row["readable"] for row in rows[:2] + rows[3:]} == {"True"}
+    as_json = json.loads(site.csi("export", nulled).stdout)
+    assert (as_json[2]["readable"], as_json[2]["payload"], as_json[2]["stored"]) == (
+        False,
+        None,
+        "null",
+    )
+
+    history = site.api("auditor", f"/instances/{victim}/history")
+    assert history.status_code == 200
+    assert [e["readable"] for e in history.json] == [True, True, False, True, True]
+    verify = site.api("auditor", f"/instances/{victim}/verify").json
+    assert (verify["ok"], verify["broken_at"]) == (False, 3)
+    replay = site.api("auditor", f"/instances/{victim}/replay").json
+    assert (replay["ok"], replay["mismatch"]["seq"]) == (False, 3)
+    assert site.api("auditor", f"/instances/{untouched}/verify").json["ok"] is True
+
+    shown = html.page(site.page("auditor", f"/instances/{victim}"))
+    assert html.texts(shown, "table.history .badge-unreadable") == [UNREADABLE]
+    console = html.page(site.page("auditor", f"/audit/instances/{victim}"))
+    assert html.select_one(console, "#check-chain").get("data-broken-at") == "3"
+    assert html.select_one(console, "#check-replay").get("data-mismatch-at") == "3"
+    marked = html.select(console, "#timeline .tl-unreadable")
+    assert [html.text_of(m) for m in marked] == [UNREADABLE]
+    step = site.page("auditor", f"/audit/instances/{victim}/steps/3")
+    assert step.status_code == 200
+    panel = html.fragment(step.get_json()["html"]["event"])
+    assert html.text_of(html.select_one(panel, ".event-unreadable")).startswith("此事件无法读取")
+    for fmt in ("json", "csv"):
+        export = site.page("auditor", f"/audit/instances/{victim}/history.{fmt}")
+        assert export.status_code == 200, fmt
+
+
+# -- 6. a deleted instance row ------------------------------------------------------------------
+
+
+def test_a_deleted_instance_row_leaves_a_chain_that_verify_reports(site: Site) -> None:
+    kept = site.rt.start_instance(site.actors["owner"]).instance_id
+    victim = site.rt.start_instance(site.actors["owner"]).instance_id  # the newest
+    (orphan_task,) = site.open_tasks(victim)
+    with foreign_keys_off(site.db) as connection:
+        connection.execute(text("DELETE FROM instance WHERE id = :iid"), {"iid": victim})
+
+    verified = site.csi("verify-audit")
+    assert verified.exit_code == 1, verified.output
+    assert f"instance {victim}: the log holds 1 events of an instance that is gone" in (
+        verified.output
+    )
+    assert "1 of 2 instances verified" in verified.output
+    api_verify = site.api("auditor", f"/instances/{victim}/verify")
+    assert (api_verify.status_code, api_verify.json["ok"]) == (200, False)
+
+    # What is left of it shows nowhere and fails nothing.
+    register = site.api("owner", "/improvements")
+    assert register.status_code == 200
+    assert [r["instance_id"] for r in register.json] == [kept]
+    tasks = site.api("owner", "/tasks")
+    assert tasks.status_code == 200
+    assert [t["instance_id"] for t in tasks.json] == [kept]
+    assert site.api("owner", f"/tasks/{orphan_task}").status_code == 404
+    inbox = html.page(site.page("owner", "/"))
+    assert f"/tasks/{orphan_task}" not in html.urls(inbox)
+    assert site.page("owner", f"/tasks/{orphan_task}").status_code == 404
+    # ... and a new improvement gets an id of its own, not the orphaned chain's
+    started = site.rt.start_instance(site.actors["owner"]).instance_id
+    assert started not in (victim, kept)
 
 
 # -- 8. which side of a mismatch is which -------------------------------------------------------
