@@ -169,7 +169,7 @@ def migrate_instance(instance_id: int, version: int | None, by: str) -> None:
     help="check that the heads in this file (from --write-anchors) still stand",
 )
 def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any) -> None:
-    """Recompute the hash chain of one or every instance."""
+    """Recompute the hash chain of one or every instance, and check its stored state."""
     queries, actor = runtime().queries, cli_actor()
     if anchors_file is not None:
         _check_anchors(queries, actor, anchors_file)
@@ -223,8 +223,16 @@ def _check_anchors(queries: Any, actor: Actor, anchors_file: Any) -> None:
 @main.command("replay")
 @click.argument("instance_id", type=int)
 @click.option("--step", type=int, default=None, help="show the state at this event seq")
-def replay_command(instance_id: int, step: int | None) -> None:
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="store the state rebuilt from the events in place of a damaged one (audited)",
+)
+def replay_command(instance_id: int, step: int | None, repair: bool) -> None:
     """Rebuild an instance from its events and compare with the record at every step."""
+    if repair:
+        _repair(instance_id)
+        return
     try:
         result = runtime().queries.replay(cli_actor(), instance_id, step)
     except DomainError as exc:
@@ -248,6 +256,18 @@ def replay_command(instance_id: int, step: int | None) -> None:
         click.echo(f"  recorded: {json.dumps(mismatch.recorded, ensure_ascii=False)[:500]}")
         click.echo(f"  replayed: {json.dumps(mismatch.replayed, ensure_ascii=False)[:500]}")
     sys.exit(1)
+
+
+def _repair(instance_id: int) -> None:
+    try:
+        result = runtime().repair_state(instance_id, cli_actor())
+    except DomainError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"instance {instance_id}: state rebuilt from its history and stored"
+        f" (event {result.events[0]} state_repaired); open tasks: {len(result.open_tasks)}"
+    )
 
 
 @main.command()

@@ -166,12 +166,18 @@ class EventLog:
 @dataclass(frozen=True)
 class Verification:
     ok: bool
-    broken_at: int | None
+    broken_at: int | None  # the first broken link of the chain
     message: str
     events: int
+    state_at: int | None = None  # the seq of a stored state that does not match the log
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "broken_at": self.broken_at, "message": self.message}
+        return {
+            "ok": self.ok,
+            "broken_at": self.broken_at,
+            "message": self.message,
+            "state_at": self.state_at,
+        }
 
 
 # The payload as the text the database holds, not as the column type decodes it: the

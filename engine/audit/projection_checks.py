@@ -76,15 +76,9 @@ def check_instance_row(
             {"definition": definition_id, "called": called},
             {"definition": instance.definition_id, "called": stored_called},
         )
-    if stepping.data_digest(instance.data or {}) != stepping.data_digest(seen.data):
-        changed, removed = stepping.data_changes(seen.data, instance.data or {})
-        names = sorted([*changed, *removed])
-        if not names:  # equal to Python (1 == 1.0, True == 1), not as JSON
-            raise _differs(last, "instance", "data", seen.data, instance.data)
-        name = names[0]
-        raise _differs(
-            last, "instance", f"data ({name})", seen.data.get(name), (instance.data or {}).get(name)
-        )
+    difference = stepping.data_difference(seen.data, instance.data or {})
+    if difference is not None:
+        raise _differs(last, "instance", *difference)
     for what, expected_list, stored_list in (
         ("completed elements", seen.completed_elements, instance.completed_elements),
         ("active elements", seen.active_elements, instance.active_elements),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -25,17 +24,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import services
+from engine.audit import state
 from engine.audit.chain import describe as describe_event
 from engine.audit.chain import plain
 from engine.audit.mismatch import Mismatch, payload_of
 from engine.audit.projection_checks import check_projections, pinned_after
-from engine.errors import DomainError, NotFound
+from engine.audit.state import COMMAND_EVENTS, REPAIRED
+from engine.errors import DamagedState, DomainError, NotFound
 from engine.pack import Pack
 from engine.persistence.models import Event, Instance, ProcessDefinition
 from engine.workflow import parsing, safe_xml, stepping
-from engine.workflow.serializer import StateSerializer
 
-COMMAND_EVENTS = {"instance_started", "task_completed", "timer_fired", "instance_migrated"}
 NEUTRAL_EVENTS = {"task_claimed", "task_unclaimed"}
 
 
@@ -278,6 +277,12 @@ def _replay_event(run: Run, events: list[Event], index: int, consumed: set[int])
     elif event.type == "instance_completed":
         if run.workflow is None or not run.workflow.completed:
             raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
+    elif event.type == REPAIRED:
+        # The snapshot was rebuilt here: nothing moves, and the state must be the one
+        # its checkpoint records.
+        if run.workflow is None or run.seen is None:
+            raise Mismatch(event.seq, None, "a repair before the instance started")
+        run.seen = _check_checkpoint(event, run.workflow, run.seen.data)
     else:
         raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
     return []
@@ -296,16 +301,14 @@ def replay(
     A replay to the end also compares what the pages show (instance, tasks, record,
     metric values) with what the replay rebuilt. With `to_the_end=False` the replay
     stops at `step` (and vouches only for that far)."""
-    instance = session.get(Instance, instance_id)
-    if instance is None:
-        raise NotFound(f"no instance {instance_id}")
-    events = list(
-        session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.seq))
-    )
+    instance, events = _instance_and_log(session, instance_id)
     total = len(events)
     target = total if step is None else max(0, min(step, total))
     run = Run(session, instance, pack.services)
-    captured: dict[str, Any] = {"previous": {}, "state": None}
+    captured: dict[str, Any] = {"previous": {}, "state": None, "at_snapshot": None}
+    # A replay to the end also compares the stored state with the replay at its seq.
+    snapshot = state.read_snapshot(session, instance) if to_the_end else None
+    snapshot_seq = snapshot.seq if snapshot is not None else None
 
     class _Stop(Exception):
         pass
@@ -313,6 +316,8 @@ def replay(
     def at_step(event: Event) -> None:
         if run.workflow is None:
             return
+        if event.seq == snapshot_seq:
+            captured["at_snapshot"] = state.Standing.of(run.workflow)
         if event.seq == target - 1:
             captured["previous"] = stepping.observe(run.workflow).data
         if event.seq == target:
@@ -325,11 +330,43 @@ def replay(
         _replay_events(run, events, 1, at_step)
         if run.workflow is not None and run.seen is not None:
             check_projections(session, pack, instance, run, events)
+            if snapshot is not None:
+                state.check_snapshot(snapshot, captured["at_snapshot"])
         return ReplayResult(True, total, target, captured["state"], None)
     except _Stop:
         return ReplayResult(True, total, target, captured["state"], None)
     except Mismatch as mismatch:
         return ReplayResult(False, total, target, captured["state"], mismatch)
+
+
+def _instance_and_log(session: Session, instance_id: int) -> tuple[Instance, list[Event]]:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    events = list(
+        session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.seq))
+    )
+    return instance, events
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """An instance rebuilt from its log: the workflow, its specs, where it stands."""
+
+    workflow: BpmnWorkflow
+    parsed: parsing.ParsedSpecs
+    seen: stepping.Observation
+
+
+def rebuild(session: Session, pack: Pack, instance_id: int) -> Rebuilt:
+    """The instance's workflow rebuilt from its log alone, every step checked as replay
+    checks it; a Mismatch when the log does not replay."""
+    instance, events = _instance_and_log(session, instance_id)
+    run = Run(session, instance, pack.services)
+    _replay_events(run, events, 1)
+    if run.workflow is None or run.seen is None or run.parsed is None:
+        raise Mismatch(1, None, "the log holds no start of the instance")
+    return Rebuilt(run.workflow, run.parsed, run.seen)
 
 
 def catch_up(
@@ -356,8 +393,11 @@ def catch_up(
     try:
         _replay_events(run, events, from_seq + 1)
     except Mismatch as mismatch:
-        raise DomainError(
-            f"instance {instance_id} cannot be rebuilt at seq {mismatch.seq}: {mismatch.message}"
+        # Not the snapshot's fault, maybe: the history after it does not replay, and a
+        # rebuild would stop there too. An auditor's replay shows where.
+        raise DamagedState(
+            f"instance {instance_id} cannot be brought up to date at seq {mismatch.seq}:"
+            f" {mismatch.message}; `csi replay {instance_id}` shows where its history differs"
         ) from mismatch
 
 
@@ -422,16 +462,16 @@ def _check_checkpoint(
     if recorded is None:
         return seen
     actual = seen.checkpoint(before)
-    for key in ("open_tasks", "completed", "timers"):
-        if recorded.get(key) != actual.get(key):
-            raise Mismatch(
-                event.seq,
-                event.bpmn_id,
-                f"after this step the replay differs from the record in {key}",
-                recorded=recorded.get(key),
-                replayed=actual.get(key),
-            )
-    if recorded.get("data_sha256") != actual["data_sha256"]:
+    key = state.first_difference(recorded, actual)
+    if key is not None and key != "data_sha256":
+        raise Mismatch(
+            event.seq,
+            event.bpmn_id,
+            f"after this step the replay differs from the record in {key}",
+            recorded=recorded.get(key),
+            replayed=actual.get(key),
+        )
+    if key == "data_sha256":
         expected_changes = recorded.get("changed") or {}
         expected_removed = set(recorded.get("removed") or [])
         for name in sorted(set(expected_changes) | set(actual["changed"])):
@@ -464,10 +504,9 @@ def _check_checkpoint(
 _ABSENT = object()
 
 
-@cache
 def _registry() -> Any:
-    """The serializer's converter registry, for spec diffs; built on first use."""
-    return StateSerializer().registry
+    """The serializer's converter registry, for spec diffs."""
+    return state.shared_serializer().registry
 
 
 def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:

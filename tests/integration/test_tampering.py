@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, text, update
 
 from engine.access import Actor
+from engine.errors import Forbidden
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance
 from engine.runtime import Runtime
@@ -28,7 +29,7 @@ from tests.helpers import html
 from tests.helpers.actors import actors_of
 from tests.helpers.api import bearer
 from tests.helpers.databases import foreign_keys_off
-from tests.helpers.pages import client_for
+from tests.helpers.pages import client_for, csrf_token
 from web import cli, create_app
 
 UNREADABLE = "此事件无法读取。"
@@ -221,6 +222,71 @@ def test_a_deleted_instance_row_leaves_a_chain_that_verify_reports(site: Site) -
     # ... and a new improvement gets an id of its own, not the orphaned chain's
     started = site.rt.start_instance(site.actors["owner"]).instance_id
     assert started not in (victim, kept)
+
+
+# -- 7. a corrupted workflow_state --------------------------------------------------------------
+
+
+def _unreadable(state: str) -> str:
+    return state[: len(state) // 2]
+
+
+def _forged(state: str) -> str:
+    """Valid state whose data says something the history never did."""
+    forged = json.loads(state)
+    for task in forged["tasks"].values():
+        task["data"]["reference"] = "forged"
+    return json.dumps(forged)
+
+
+@pytest.mark.parametrize("corrupt", [_unreadable, _forged])
+def test_a_corrupted_state_is_refused_reported_and_rebuilt(site: Site, corrupt: Any) -> None:
+    iid = site.rt.start_instance(site.actors["owner"]).instance_id
+    (task,) = site.open_tasks(iid)
+    with site.db.sessions() as session:
+        state = session.scalar(
+            text("SELECT state FROM workflow_state WHERE instance_id = :iid"), {"iid": iid}
+        )
+    site.execute(
+        "UPDATE workflow_state SET state = :s WHERE instance_id = :iid", s=corrupt(state), iid=iid
+    )
+
+    refused = site.api("owner", f"/tasks/{task}/complete", {"data": REGISTER})
+    assert refused.status_code == 409, refused.json
+    assert refused.json["error"] == "state_damaged"
+    assert f"the stored state of instance {iid} cannot be used" in refused.json["message"]
+    assert f"csi replay --repair {iid}" in refused.json["message"]
+    token = csrf_token(site.browser("owner"), f"/tasks/{task}")  # the form still shows
+    posted = site.browser("owner").post(f"/tasks/{task}", data={"csrf_token": token})
+    assert posted.status_code == 409
+    assert f"csi replay --repair {iid}" in html.text_of(html.page(posted).body)
+
+    verified = site.csi("verify-audit")
+    assert verified.exit_code == 1, verified.output
+    assert f"instance {iid}: the stored state of instance {iid} cannot be used" in verified.output
+    assert site.api("auditor", f"/instances/{iid}/verify").json["state_at"] == 1
+    replayed = site.csi("replay", iid)
+    assert replayed.exit_code == 1
+    assert "MISMATCH at seq 1 (workflow_state)" in replayed.output
+    console = html.page(site.page("auditor", f"/audit/instances/{iid}"))
+    assert html.text_of(html.select_one(console, "#check-chain h3")) == "保存的状态与历史不一致"
+
+    # Only an administrator (the operator at the command line) may rebuild it.
+    with pytest.raises(Forbidden):
+        site.rt.repair_state(iid, site.actors["owner"])
+    repaired = site.csi("replay", "--repair", iid)
+    assert repaired.exit_code == 0, repaired.output
+    assert f"instance {iid}: state rebuilt from its history" in repaired.output
+    again = site.csi("replay", "--repair", iid)
+    assert again.exit_code == 2
+    assert "matches its history" in again.output
+    history = site.api("auditor", f"/instances/{iid}/history").json
+    assert [(e["type"], e["actor"]) for e in history][-1] == ("state_repaired", "cli")
+    assert site.csi("replay", iid).exit_code == 0
+    assert site.csi("verify-audit").exit_code == 0
+    done = site.api("owner", f"/tasks/{task}/complete", {"data": REGISTER})
+    assert done.status_code == 200, done.json
+    assert site.api("auditor", f"/instances/{iid}/replay").json["ok"] is True
 
 
 # -- 8. which side of a mismatch is which -------------------------------------------------------
