@@ -15,7 +15,7 @@ from typing import Any
 from engine.access import Actor, Policy
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
-from engine.commands import migration, setup, start, tasks, timers, users
+from engine.commands import migration, repair, setup, start, tasks, timers, users
 from engine.commands.context import DEFAULT_SNAPSHOT_EVERY, CommandContext, Remembered
 from engine.commands.progress import CommandResult
 from engine.forms.library import FormLibrary
@@ -94,6 +94,9 @@ class Runtime:
         self, instance_id: int, actor: Actor, version: int | None = None
     ) -> CommandResult:
         return migration.migrate_instance(self.ctx, instance_id, actor, version)
+
+    def repair_state(self, instance_id: int, actor: Actor) -> CommandResult:
+        return repair.repair_state(self.ctx, instance_id, actor)
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> deploying.Deployed:
         return deploying.deploy(self.ctx, actor, xml, filename)

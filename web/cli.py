@@ -209,38 +209,29 @@ def migrate_instance(instance_id: int, version: int | None, by: str | None) -> N
     help="check that the heads in this file (from --write-anchors) still stand",
 )
 def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any) -> None:
-    """Recompute the hash chain of one or every instance."""
+    """Recompute the hash chain of one or every instance, and check its stored state."""
     rt = runtime()
     queries, actor = rt.queries, cli_actor(rt)
     if anchors_file is not None:
-        try:
-            document = json.load(anchors_file)
-        except ValueError as exc:
-            raise click.ClickException(f"not an anchors file: {exc}") from exc
-        try:
-            problems = queries.check_anchors(actor, document)
-        except DomainError as exc:
-            _fail(exc)
-            return
-        count = len(document.get("heads") or [])
-        for problem in problems:
-            click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
-        click.echo(f"{count - len(problems)} of {count} anchored heads still stand")
-        if problems:
-            sys.exit(1)
+        _check_anchors(queries, actor, anchors_file)
         return
-    ids = [instance_id] if instance_id is not None else queries.instance_ids(actor)
+    # Every chain in the log, not only those whose instance row is still there.
+    ids = [instance_id] if instance_id is not None else queries.chains(actor)
     broken: set[int] = set()
     with click.progressbar(ids, label="verifying", file=sys.stderr) as bar:
         for iid in bar:
             try:
                 result = queries.verify(actor, iid)
             except DomainError as exc:
-                _fail(exc)
-                return
+                if instance_id is not None:
+                    _fail(exc)
+                broken.add(iid)  # a finding like any other: the pass goes on
+                click.echo(f"\ninstance {iid}: {exc.message}")
+                continue
             if not result.ok:
                 broken.add(iid)
-                click.echo(f"\ninstance {iid}: broken at seq {result.broken_at}: {result.message}")
+                where = f"broken at seq {result.broken_at}: " if result.broken_at else ""
+                click.echo(f"\ninstance {iid}: {where}{result.message}")
     click.echo(f"{len(ids) - len(broken)} of {len(ids)} instances verified")
     if write_anchors is not None:
         document = queries.anchors(actor, leave_out=broken)
@@ -252,11 +243,37 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
         sys.exit(1)
 
 
+def _check_anchors(queries: Any, actor: Actor, anchors_file: Any) -> None:
+    try:
+        document = json.load(anchors_file)
+    except ValueError as exc:
+        raise click.ClickException(f"not an anchors file: {exc}") from exc
+    try:
+        problems = queries.check_anchors(actor, document)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    count = len(document.get("heads") or [])
+    for problem in problems:
+        click.echo(f"instance {problem.instance_id} at seq {problem.seq}: {problem.message}")
+    click.echo(f"{count - len(problems)} of {count} anchored heads still stand")
+    if problems:
+        sys.exit(1)
+
+
 @main.command("replay")
 @click.argument("instance_id", type=int)
 @click.option("--step", type=int, default=None, help="show the state at this event seq")
-def replay_command(instance_id: int, step: int | None) -> None:
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="store the state rebuilt from the events in place of a damaged one (audited)",
+)
+def replay_command(instance_id: int, step: int | None, repair: bool) -> None:
     """Rebuild an instance from its events and compare with the record at every step."""
+    if repair:
+        _repair(instance_id)
+        return
     try:
         rt = runtime()
         result = rt.queries.replay(cli_actor(rt), instance_id, step)
@@ -277,10 +294,23 @@ def replay_command(instance_id: int, step: int | None) -> None:
     if mismatch is None:
         return
     click.echo(f"MISMATCH at seq {mismatch.seq} ({mismatch.element or '-'}): {mismatch.message}")
-    if mismatch.expected is not None or mismatch.actual is not None:
-        click.echo(f"  recorded: {json.dumps(mismatch.expected, ensure_ascii=False)[:500]}")
-        click.echo(f"  replayed: {json.dumps(mismatch.actual, ensure_ascii=False)[:500]}")
+    if mismatch.recorded is not None or mismatch.replayed is not None:
+        click.echo(f"  recorded: {json.dumps(mismatch.recorded, ensure_ascii=False)[:500]}")
+        click.echo(f"  replayed: {json.dumps(mismatch.replayed, ensure_ascii=False)[:500]}")
     sys.exit(1)
+
+
+def _repair(instance_id: int) -> None:
+    rt = runtime()
+    try:
+        result = rt.repair_state(instance_id, cli_actor(rt))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    click.echo(
+        f"instance {instance_id}: state rebuilt from its history and stored"
+        f" (event {result.events[0]} state_repaired); open tasks: {len(result.open_tasks)}"
+    )
 
 
 @main.command()
@@ -296,3 +326,6 @@ def export(instance_id: int, fmt: str, output: Any) -> None:
         _fail(exc)
         return
     output.write(exports.render(rows, fmt))
+    for row in rows:
+        if not row["readable"]:
+            click.echo(f"event {row['seq']} cannot be read: exported as stored", err=True)

@@ -43,6 +43,12 @@ def _reader_message(exc: DomainError) -> str:
         "changed_meanwhile": lambda: _(
             "Someone changed this improvement at the same moment. Reload and try again."
         ),
+        "state_damaged": lambda: _(
+            "The stored state of improvement #%(instance)s does not match its history, so"
+            " nothing can be done on it. An administrator can rebuild it from the history"
+            " (csi replay --repair %(instance)s).",
+            instance=params.get("instance", ""),
+        ),
     }.get(exc.reason or "")
     return said() if said is not None else exc.message
 
