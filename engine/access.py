@@ -46,9 +46,29 @@ SYSTEM_ACTOR = "system"
 SYSTEM = Actor(SYSTEM_ACTOR, frozenset({ADMIN}))
 
 
-def operator(name: str) -> Actor:
-    """Who the command line acts as: an administrator, recorded by `name`."""
-    return Actor(name, frozenset({ADMIN}))
+# The longest name a command records as its actor (the event table's actor column).
+ACTOR_LENGTH = 64
+
+
+def operator(os_user: str, stated: Actor | None = None) -> Actor:
+    """Who the command line acts as, named for the history so an auditor can tell who
+    ran it: the operating-system account always, as `cli:<os user>`.
+
+    - No stated user: an administrator (whoever runs the command line holds the
+      database anyway), recorded as `cli:<os user>`.
+    - A stated user (`--by`, an existing account): recorded as
+      `<username> via cli:<os user>`, with that user's roles, so the policy refuses
+      what it would refuse that user on the web.
+
+    A name that would not fit the history's actor column is refused (ValueError)
+    rather than cut short."""
+    via = f"cli:{os_user}"
+    name = via if stated is None else f"{stated.username} via {via}"
+    if len(name) > ACTOR_LENGTH:
+        raise ValueError(
+            f"the actor {name!r} is longer than the {ACTOR_LENGTH} characters history records"
+        )
+    return Actor(name, frozenset({ADMIN}) if stated is None else stated.roles)
 
 
 class TaskLike(Protocol):

@@ -48,6 +48,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class DamagedState(Conflict):
+    """An instance's stored state cannot be read or is not the state its history left:
+    no command builds on it until it is rebuilt from the history."""
+
+    code = "state_damaged"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One refusal of one field: its path (`measures/0/title`), a stable code (the JSON

@@ -9,13 +9,13 @@ method per use case and never see a session.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.access import Actor, Policy
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
-from engine.commands import migration, setup, start, tasks, timers, users
+from engine.commands import migration, repair, setup, start, tasks, timers, users
 from engine.commands.context import DEFAULT_SNAPSHOT_EVERY, CommandContext, Remembered
 from engine.commands.progress import CommandResult
 from engine.forms.library import FormLibrary
@@ -56,9 +56,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, pack: Pack | None = None, **options: Any) -> Runtime:
         """The runtime of an installation: its database and pack (or `pack`, given)."""
-        sqlite_file = settings.sqlite_file
-        if sqlite_file is not None:  # the folder it lies in, not the instance folder regardless
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.prepare_sqlite_file()  # the folder it lies in, not the instance folder regardless
         return cls(Database(settings.database_url), pack or load(settings.pack), **options)
 
     @property
@@ -97,6 +95,9 @@ class Runtime:
     ) -> CommandResult:
         return migration.migrate_instance(self.ctx, instance_id, actor, version)
 
+    def repair_state(self, instance_id: int, actor: Actor) -> CommandResult:
+        return repair.repair_state(self.ctx, instance_id, actor)
+
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> deploying.Deployed:
         return deploying.deploy(self.ctx, actor, xml, filename)
 
@@ -122,3 +123,9 @@ class Runtime:
 
     def update_user(self, actor: Actor, user_id: int, **values: Any) -> None:
         users.update_user(self.ctx, actor, user_id, **values)
+
+    def end_session(self, user_id: int, session_id: str, keep: timedelta) -> None:
+        users.end_session(self.ctx, user_id, session_id, keep)
+
+    def log_out_everywhere(self, user_id: int) -> None:
+        users.log_out_everywhere(self.ctx, user_id)

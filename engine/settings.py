@@ -5,15 +5,26 @@ reads os.environ for its configuration.
 - `DATABASE_URL`: default a SQLite file `csi.sqlite3` in the instance folder;
 - `CSI_INSTANCE_PATH`: the instance folder (default `./instance`), which holds the
   SQLite file and, in development, the generated secret key;
-- `SECRET_KEY`: required when `CSI_ENV=production`;
-- `CSI_ENV`: `production` refuses demo users and requires a secret key;
+- `SECRET_KEY`: required when `CSI_ENV=production`, and strong there (see
+  `secret_key_problem`);
+- `CSI_ENV`: `production` refuses demo users and the demo password, requires a strong
+  secret key, marks cookies Secure and sends HSTS;
 - `CSI_LOCALE` (`zh_CN` or `en`), `CSI_TIMEZONE` (default Asia/Shanghai), `PORT`;
-- `CSI_PACK`: the procedure pack to run (a module name or a folder; `procedure`).
+- `CSI_PACK`: the procedure pack to run (a module name or a folder; `procedure`);
+- `CSI_LOGIN_LIMIT_USER`, `CSI_LOGIN_LIMIT_ADDRESS`: how many failed sign-ins (page and
+  API together) one username, and one client address, may make (limits' notation,
+  e.g. `5 per minute; 20 per hour`);
+- `CSI_RATELIMIT_STORAGE`: where those counts live: `memory://` (default, one worker
+  process) or a store every worker shares, e.g. `redis://host:6379`;
+- `CSI_PROXIES`: how many reverse proxies in front of the app to trust for the
+  client's address and scheme (`X-Forwarded-For`/`-Proto`; default 0).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +35,32 @@ from engine.pack import DEFAULT_PACK
 
 # The languages the pages come in (web/translations holds zh_CN; msgids are English).
 LOCALES = ("zh_CN", "en")
+
+DEFAULT_LOGIN_LIMIT_USER = "5 per minute; 20 per hour"
+DEFAULT_LOGIN_LIMIT_ADDRESS = "20 per minute; 100 per hour"
+# Sessions and tokens are signed with the secret key: whoever guesses it signs in as anyone.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 10
+# "5 per minute", "5/minute", "100 per 15 minutes", several joined by ";" or ","
+_LIMIT = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$")
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why `key` is too weak to sign sessions in production (None: strong enough)."""
+    if not key:
+        return "SECRET_KEY must be set in production"
+    if len(key) < MIN_SECRET_LENGTH:
+        return f"SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters in production"
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return "SECRET_KEY is too regular (too few distinct characters) for production"
+    return None
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not all(_LIMIT.match(part) for part in re.split(r"[;,]", value)):
+        raise ValueError(f"{name} must be limits like '5 per minute; 20 per hour', not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -36,6 +73,10 @@ class Settings:
     timezone: str
     port: int
     pack: str
+    login_limit_user: str = DEFAULT_LOGIN_LIMIT_USER
+    login_limit_address: str = DEFAULT_LOGIN_LIMIT_ADDRESS
+    ratelimit_storage: str = "memory://"
+    proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,15 +88,26 @@ class Settings:
         port = env.get("PORT") or "5000"
         if not port.isdigit():
             raise ValueError(f"PORT must be a port number, not {port!r}")
+        proxies = env.get("CSI_PROXIES") or "0"
+        if not proxies.isdigit():
+            raise ValueError(f"CSI_PROXIES must be a number of proxies, not {proxies!r}")
+        production = env.get("CSI_ENV") == "production"
+        secret_key = env.get("SECRET_KEY") or None
+        if production and secret_key is not None and (problem := secret_key_problem(secret_key)):
+            raise ValueError(problem)
         return cls(
             instance_path=instance_path,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
-            secret_key=env.get("SECRET_KEY") or None,
-            production=env.get("CSI_ENV") == "production",
+            secret_key=secret_key,
+            production=production,
             locale=locale,
             timezone=env.get("CSI_TIMEZONE") or "Asia/Shanghai",
             port=int(port),
             pack=env.get("CSI_PACK") or DEFAULT_PACK,
+            login_limit_user=_limit(env, "CSI_LOGIN_LIMIT_USER", DEFAULT_LOGIN_LIMIT_USER),
+            login_limit_address=_limit(env, "CSI_LOGIN_LIMIT_ADDRESS", DEFAULT_LOGIN_LIMIT_ADDRESS),
+            ratelimit_storage=env.get("CSI_RATELIMIT_STORAGE") or "memory://",
+            proxies=int(proxies),
         )
 
     @property
@@ -69,5 +121,19 @@ class Settings:
         return Path(url.database).resolve()
 
     def ensure_instance_path(self) -> Path:
-        self.instance_path.mkdir(parents=True, exist_ok=True)
+        """The instance folder; made readable by the app's account only when it is new
+        (it holds the development secret key and, by default, the database)."""
+        self.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self.instance_path
+
+    def prepare_sqlite_file(self) -> None:
+        """Create the SQLite file's folder (0700) and the file (0600) when missing, before
+        SQLite does with the umask's 0644: it holds password hashes. SQLite gives its
+        journal files the database file's mode."""
+        path = self.sqlite_file
+        if path is None:
+            return
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -7,6 +7,7 @@ read side answers with plain view objects, and the access policy decides.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from dataclasses import dataclass, replace
@@ -18,11 +19,12 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from engine import passwords
 from engine.access import Policy
 from engine.pack import Pack, load
 from engine.queries.reader import Queries
 from engine.runtime import Runtime
-from engine.settings import LOCALES, Settings
+from engine.settings import LOCALES, Settings, secret_key_problem
 
 
 @dataclass
@@ -57,8 +59,8 @@ def _secret_key(settings: Settings) -> str:
     # Development: one random key kept beside the SQLite file, so sessions survive restarts.
     path = settings.ensure_instance_path() / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
@@ -84,8 +86,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        # Production is served over HTTPS: the cookies never travel in clear.
+        SESSION_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        # A form's CSRF token is good for a working day after the page was shown.
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
         API_TOKEN_MAX_AGE=12 * 3600,
+        LOGIN_LIMIT_USER=settings.login_limit_user,
+        LOGIN_LIMIT_ADDRESS=settings.login_limit_address,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        PROXIES=settings.proxies,
         EMBEDDED_WORKER=False,
         WORKER_INTERVAL=5.0,
         DATABASE_URL=settings.database_url,
@@ -95,6 +106,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(settings)
+    if app.config["ENV_PRODUCTION"] and (problem := secret_key_problem(app.config["SECRET_KEY"])):
+        raise RuntimeError(problem)
+    passwords.prepare()
     configured = app.config["PACK"]
     pack = configured if isinstance(configured, Pack) else load(configured)
     options: dict[str, Any] = {"clock": app.config["CLOCK"]} if app.config.get("CLOCK") else {}
@@ -111,13 +125,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login = LoginManager(app)
     login.login_view = "auth.login"
 
-    from web import admin, api, audit, auth, errors, inbox, instances, tasks, ui
+    from web import admin, api, audit, auth, errors, inbox, instances, security, tasks, ui
 
     login.user_loader(auth.load_user)
     for blueprint in (auth.bp, inbox.bp, tasks.bp, instances.bp, audit.bp, admin.bp, api.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     ui.install(app)
+    security.install(app)
 
     @app.before_request
     def _remember_locale_choice() -> None:

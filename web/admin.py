@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from engine import passwords
 from engine.commands import users
 from engine.errors import ValidationFailed
 from web import backend, ui
@@ -30,7 +31,10 @@ def _error_text(code: str) -> str:
             "Use 2 to 64 lowercase letters, digits, dots, hyphens or underscores."
         ),
         users.TAKEN: _("This username is taken."),
-        users.TOO_SHORT: _("The password needs at least %(n)d characters.", n=users.MIN_PASSWORD),
+        passwords.TOO_SHORT: _(
+            "The password needs at least %(n)d characters.", n=passwords.MIN_LENGTH
+        ),
+        passwords.SAME_AS_USERNAME: _("The password may not be the username."),
         users.TOO_LONG: _("The text is too long."),
         users.UNKNOWN_ROLE: _("Choose roles from the list."),
         users.OWN_ADMIN_ROLE: _("You cannot remove your own administrator role."),
@@ -73,7 +77,7 @@ def _render(
             is_self=values.get("username") == current_user.username,
             errors=messages,
             role_groups=_role_groups(),
-            min_password=users.MIN_PASSWORD,
+            min_password=passwords.MIN_LENGTH,
         ),
         status,
     )

@@ -1,7 +1,16 @@
-"""Log-in for pages (session cookie) and for the API (bearer token)."""
+"""Log-in for pages (session cookie) and for the API (bearer token).
+
+A session names its user, the user's session generation and a random session id
+(`get_id()` = "<id>:<generation>:<session id>"); a token names the user and the
+generation. Logging out ends the one session (its id is refused from then on);
+"log out everywhere", a new password or deactivation bump the generation, which ends
+every session and token issued before (engine.commands.users).
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +27,11 @@ from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from engine import passwords
 from engine.access import Actor
 from engine.errors import DomainError
 from engine.queries.views import UserRow
+from web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -39,9 +50,11 @@ class SignedInUser(UserMixin):
     display_name: str
     roles: tuple[str, ...]
     locale: str | None
+    generation: int
+    session_id: str = ""  # of the browser session; none for an API token
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.generation}:{self.session_id}"
 
     @property
     def actor(self) -> Actor:
@@ -57,22 +70,43 @@ class SignedInUser(UserMixin):
         return [book.label(r, locale) for r in self.roles if r in book]
 
 
-def _signed_in(user: UserRow) -> SignedInUser:
-    return SignedInUser(user.id, user.username, user.display_name, user.roles, user.locale)
+def _signed_in(user: UserRow, session_id: str = "") -> SignedInUser:
+    return SignedInUser(
+        user.id,
+        user.username,
+        user.display_name,
+        user.roles,
+        user.locale,
+        user.generation,
+        session_id,
+    )
+
+
+# What a session stores (get_id); anything else (an older cookie, say) signs nobody in.
+SESSION_KEY = re.compile(r"^(\d{1,18}):(\d{1,18}):([A-Za-z0-9_-]{16,64})$")
 
 
 def load_user(user_id: str) -> SignedInUser | None:
     from web import backend
 
-    if not user_id.isdigit():
+    parts = SESSION_KEY.match(user_id)
+    if parts is None:
         return None
-    user = backend().queries.active_user(int(user_id))
-    return _signed_in(user) if user is not None else None
+    uid, generation, session_id = int(parts[1]), int(parts[2]), parts[3]
+    user = backend().queries.still_signed_in(uid, generation, session_id)
+    return _signed_in(user, session_id) if user is not None else None
 
 
 def check_password(username: str, password: str) -> SignedInUser | None:
+    """The user these credentials sign in, else None (the page and the API both ask)."""
     from web import backend
 
+    if passwords.refused_at_sign_in(password, current_app.config["ENV_PRODUCTION"]):
+        current_app.logger.warning(
+            "sign-in with the demo password refused (production); give %r a new password",
+            username[:64],
+        )
+        return None
     user = backend().queries.signed_in(username, password)
     return _signed_in(user) if user is not None else None
 
@@ -82,26 +116,27 @@ def _tokens() -> URLSafeTimedSerializer:
 
 
 def issue_token(user: SignedInUser) -> str:
-    return _tokens().dumps({"uid": user.id})
+    return _tokens().dumps({"uid": user.id, "gen": user.generation})
 
 
 def user_from_token(token: str) -> SignedInUser:
+    from web import backend
+
     try:
         payload: Any = _tokens().loads(token, max_age=current_app.config["API_TOKEN_MAX_AGE"])
     except SignatureExpired as exc:
         raise Unauthorized("the token has expired") from exc
     except BadSignature as exc:
         raise Unauthorized("the token is not valid") from exc
-    user = load_user(str(payload.get("uid", "")))
+    uid, generation = (
+        (payload.get("uid"), payload.get("gen")) if isinstance(payload, dict) else (None, None)
+    )
+    if not isinstance(uid, int) or not isinstance(generation, int):
+        raise Unauthorized("the token is not valid")
+    user = backend().queries.still_signed_in(uid, generation)
     if user is None:
-        raise Unauthorized("the token's user no longer exists")
-    return user
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inbox.index")
+        raise Unauthorized("the token is no longer valid: sign in again")
+    return _signed_in(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -110,15 +145,16 @@ def login() -> Any:
         user = check_password(request.form.get("username", ""), request.form.get("password", ""))
         if user is None:
             flash(_("Wrong username or password."), "error")
-            return _login_page(), 401
+            return login_page(), 401
+        user.session_id = secrets.token_urlsafe(24)
         login_user(user)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
-    return _login_page()
+    return login_page()
 
 
-def _login_page() -> str:
+def login_page() -> str:
     """The log-in form; in development and tests, with the pack's demo users."""
     from web import backend
 
@@ -128,5 +164,23 @@ def _login_page() -> str:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
+    """This session ends: a copy of its cookie signs nobody in any more."""
+    from web import backend
+
+    backend().runtime.end_session(
+        current_user.id, current_user.session_id, current_app.permanent_session_lifetime
+    )
     logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/logout/everywhere")
+@login_required
+def logout_everywhere() -> Any:
+    """Every session and API token of this user ends, on every device."""
+    from web import backend
+
+    backend().runtime.log_out_everywhere(current_user.id)
+    logout_user()
+    flash(_("You are logged out on every device, and your API tokens no longer work."), "success")
     return redirect(url_for("auth.login"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from engine.errors import DomainError
 
@@ -43,6 +43,12 @@ def _reader_message(exc: DomainError) -> str:
         "changed_meanwhile": lambda: _(
             "Someone changed this improvement at the same moment. Reload and try again."
         ),
+        "state_damaged": lambda: _(
+            "The stored state of improvement #%(instance)s does not match its history, so"
+            " nothing can be done on it. An administrator can rebuild it from the history"
+            " (csi replay --repair %(instance)s).",
+            instance=params.get("instance", ""),
+        ),
     }.get(exc.reason or "")
     return said() if said is not None else exc.message
 
@@ -67,6 +73,19 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:
         return error_response(400, "csrf", exc.description or "CSRF token missing or invalid")
+
+    @app.errorhandler(TooManyRequests)
+    def _too_many(exc: TooManyRequests) -> Any:
+        """Sign-in refused for a while (web.security): the API says so in JSON, the
+        log-in page says so above its form."""
+        if wants_json():
+            return error_response(
+                429, "too_many_requests", "too many failed sign-ins: try again later"
+            )
+        from web.auth import login_page
+
+        flash(_("Too many failed log-ins. Wait a few minutes and try again."), "error")
+        return login_page(), 429
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from web import backend
+from web.redirects import safe_next
 
 bp = Blueprint("inbox", __name__)
 
 
 def _back() -> str:
-    target = request.form.get("next") or request.args.get("next")
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inbox.index")
+    return safe_next(request.form.get("next") or request.args.get("next"))
 
 
 @bp.get("/")

@@ -242,6 +242,7 @@ def event_label(kind: str) -> str:
         "timer_fired": _("Timer fired"),
         "instance_migrated": _("Instance migrated"),
         "instance_completed": _("Instance completed"),
+        "state_repaired": _("State rebuilt from the history"),
     }.get(kind, kind)
 
 

@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import Text, bindparam, cast, insert, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import NotFound
 from engine.persistence.database import Writes
-from engine.persistence.models import Event, Instance, table
+from engine.persistence.models import (
+    Event,
+    Instance,
+    UnreadablePayload,
+    payload_from_text,
+    readable,
+    table,
+)
 
 EVENT_TABLE = table(Event)
+INSTANCE_TABLE = table(Instance)
 # inline: no RETURNING of the new id, which nothing reads (and a pipeline cannot yet)
 _INSERT_EVENTS = insert(EVENT_TABLE).inline()
 
@@ -45,7 +54,8 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_body(event: Event) -> dict[str, Any]:
+def event_body(event: Any, payload: Any = None) -> dict[str, Any]:
+    """What an event's hash covers; `payload` in place of the event's own (as decoded)."""
     return {
         "instance_id": event.instance_id,
         "seq": event.seq,
@@ -54,7 +64,7 @@ def event_body(event: Event) -> dict[str, Any]:
         "actor": event.actor,
         "task_id": event.task_id,
         "bpmn_id": event.bpmn_id,
-        "payload": event.payload,
+        "payload": event.payload if payload is None else payload,
     }
 
 
@@ -156,53 +166,99 @@ class EventLog:
 @dataclass(frozen=True)
 class Verification:
     ok: bool
-    broken_at: int | None
+    broken_at: int | None  # the first broken link of the chain
     message: str
     events: int
+    state_at: int | None = None  # the seq of a stored state that does not match the log
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "broken_at": self.broken_at, "message": self.message}
+        return {
+            "ok": self.ok,
+            "broken_at": self.broken_at,
+            "message": self.message,
+            "state_at": self.state_at,
+        }
 
 
-def verify(session: Session, instance_id: int) -> Verification:
-    """Recompute the chain of one instance; report the first broken link."""
-    events = session.scalars(
-        select(Event).where(Event.instance_id == instance_id).order_by(Event.seq)
-    ).all()
+# The payload as the text the database holds, not as the column type decodes it: the
+# hash is checked against what is stored.
+_CHAIN_OF = (
+    select(
+        EVENT_TABLE.c.instance_id,
+        EVENT_TABLE.c.seq,
+        EVENT_TABLE.c.type,
+        EVENT_TABLE.c.at,
+        EVENT_TABLE.c.actor,
+        EVENT_TABLE.c.task_id,
+        EVENT_TABLE.c.bpmn_id,
+        cast(EVENT_TABLE.c.payload, Text).label("stored_payload"),
+        EVENT_TABLE.c.prev_hash,
+        EVENT_TABLE.c.hash,
+    )
+    .where(EVENT_TABLE.c.instance_id == bindparam("instance_id"))
+    .order_by(EVENT_TABLE.c.seq)
+)
+_HEAD_OF = select(INSTANCE_TABLE.c.last_seq, INSTANCE_TABLE.c.last_hash).where(
+    INSTANCE_TABLE.c.id == bindparam("instance_id")
+)
+
+
+def _first_break(events: Sequence[Any]) -> tuple[int, str] | None:
+    """The first broken link of a chain (its seq and what is wrong there), if any."""
     prev = GENESIS_HASH
     for expected_seq, event in enumerate(events, start=1):
         if event.seq != expected_seq:
-            return Verification(
-                False, expected_seq, f"event {expected_seq} is missing", len(events)
-            )
+            return expected_seq, f"event {expected_seq} is missing"
         if event.prev_hash != prev:
-            return Verification(
-                False, event.seq, f"event {event.seq} does not follow its predecessor", len(events)
-            )
-        if chain_hash(prev, event_body(event)) != event.hash:
-            return Verification(
-                False, event.seq, f"event {event.seq} was altered after it was written", len(events)
-            )
+            return event.seq, f"event {event.seq} does not follow its predecessor"
+        payload = payload_from_text(event.stored_payload)
+        if not readable(payload):
+            return event.seq, f"event {event.seq} cannot be read: its payload is no JSON object"
+        if chain_hash(prev, event_body(event, payload)) != event.hash:
+            return event.seq, f"event {event.seq} was altered after it was written"
         prev = event.hash
-    instance = session.get(Instance, instance_id)
-    if instance is None:
+    return None
+
+
+def verify(session: Session, instance_id: int) -> Verification:
+    """Recompute the chain of one instance; report the first broken link. The chain is
+    the log's: events whose instance row is gone are checked, and reported."""
+    connection = session.connection()
+    events = connection.execute(_CHAIN_OF, {"instance_id": instance_id}).all()
+    count = len(events)
+    broken = _first_break(events)
+    if broken is not None:
+        return Verification(False, broken[0], broken[1], count)
+    head = connection.execute(_HEAD_OF, {"instance_id": instance_id}).first()
+    if head is None:
         if not events:
             raise NotFound(f"no instance {instance_id}")
         return Verification(
-            False, None, "the log has events of an instance that is gone", len(events)
+            False, None, f"the log holds {count} events of an instance that is gone", count
         )
-    if instance.last_seq != len(events) or instance.last_hash != prev:
+    last_hash = events[-1].hash if events else GENESIS_HASH
+    if head.last_seq != count or head.last_hash != last_hash:
         return Verification(
             False,
-            len(events) + 1,
-            f"the instance reached event {instance.last_seq} but the log ends at {len(events)}",
-            len(events),
+            count + 1,
+            f"the instance reached event {head.last_seq} but the log ends at {count}",
+            count,
         )
-    return Verification(True, None, f"{len(events)} events verified", len(events))
+    return Verification(True, None, f"{count} events verified", count)
+
+
+def logged_instances(session: Session) -> list[int]:
+    """Every instance the log holds events of, and every instance row: all the chains
+    there are, including those whose instance row someone deleted."""
+    logged = select(EVENT_TABLE.c.instance_id).distinct()
+    rows = select(INSTANCE_TABLE.c.id)
+    return sorted(set(session.scalars(logged)) | set(session.scalars(rows)))
 
 
 def describe(event: Event) -> dict[str, Any]:
-    return {
+    """An event as history shows and exports it; one whose payload cannot be read says
+    so (`readable`), with the text the database holds in its place (`stored`)."""
+    described = {
         "instance_id": event.instance_id,
         "seq": event.seq,
         "type": event.type,
@@ -213,4 +269,9 @@ def describe(event: Event) -> dict[str, Any]:
         "payload": event.payload,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
+        "readable": readable(event.payload),
     }
+    if isinstance(event.payload, UnreadablePayload):
+        described["payload"] = None
+        described["stored"] = event.payload.stored
+    return described

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit.mismatch import Mismatch
+from engine.audit.mismatch import Mismatch, payload_of
 from engine.pack import Pack
 from engine.persistence.models import Event, HumanTask, Instance, MetricValue, Record
 from engine.persistence.records import RecordRow
@@ -33,7 +33,7 @@ def pinned_after(events: Sequence[Event]) -> tuple[Any, dict[str, Any]]:
     pinned: tuple[Any, dict[str, Any]] = (None, {})
     for event in events:
         if event.type in ("instance_started", "instance_migrated"):
-            payload = event.payload or {}
+            payload = payload_of(event)
             called = {str(k): v for k, v in (payload.get("called") or {}).items()}
             pinned = ((payload.get("definition") or {}).get("id"), called)
     return pinned
@@ -52,8 +52,12 @@ def check_projections(
     check_record(session, instance, seen, run.parsed, events, last)
 
 
-def _differs(seq: int, table: str, what: str, expected: Any, actual: Any) -> Mismatch:
-    return Mismatch(seq, table, f"the stored {what} differs from the replay", expected, actual)
+def _differs(seq: int, table: str, what: str, replayed: Any, stored: Any) -> Mismatch:
+    """The row as stored is what the record holds; the value the events produce is the
+    replay's."""
+    return Mismatch(
+        seq, table, f"the stored {what} differs from the replay", recorded=stored, replayed=replayed
+    )
 
 
 def check_instance_row(
@@ -72,15 +76,9 @@ def check_instance_row(
             {"definition": definition_id, "called": called},
             {"definition": instance.definition_id, "called": stored_called},
         )
-    if stepping.data_digest(instance.data or {}) != stepping.data_digest(seen.data):
-        changed, removed = stepping.data_changes(seen.data, instance.data or {})
-        names = sorted([*changed, *removed])
-        if not names:  # equal to Python (1 == 1.0, True == 1), not as JSON
-            raise _differs(last, "instance", "data", seen.data, instance.data)
-        name = names[0]
-        raise _differs(
-            last, "instance", f"data ({name})", seen.data.get(name), (instance.data or {}).get(name)
-        )
+    difference = stepping.data_difference(seen.data, instance.data or {})
+    if difference is not None:
+        raise _differs(last, "instance", *difference)
     for what, expected_list, stored_list in (
         ("completed elements", seen.completed_elements, instance.completed_elements),
         ("active elements", seen.active_elements, instance.active_elements),
@@ -167,7 +165,7 @@ def check_record(
     events: Sequence[Event],
     last: int,
 ) -> None:
-    started = (events[0].payload or {}) if events else {}
+    started = payload_of(events[0]) if events else {}
     number = started.get("record_number")
     record = session.scalar(select(Record).where(Record.instance_id == instance.id))
     table = Record.__tablename__
@@ -183,7 +181,7 @@ def check_record(
     )
     for event in events:
         if event.type == "task_completed" and event.bpmn_id:
-            data = (event.payload or {}).get("data") or {}
+            data = payload_of(event).get("data") or {}
             records.note_task(
                 None, model, expected, event.bpmn_id, data, event.actor or "", event.at
             )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -25,17 +24,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import services
+from engine.audit import state
 from engine.audit.chain import describe as describe_event
 from engine.audit.chain import plain
-from engine.audit.mismatch import Mismatch
+from engine.audit.mismatch import Mismatch, payload_of
 from engine.audit.projection_checks import check_projections, pinned_after
-from engine.errors import DomainError, NotFound
+from engine.audit.state import COMMAND_EVENTS, REPAIRED
+from engine.errors import DamagedState, DomainError, NotFound
 from engine.pack import Pack
 from engine.persistence.models import Event, Instance, ProcessDefinition
 from engine.workflow import parsing, safe_xml, stepping
-from engine.workflow.serializer import StateSerializer
 
-COMMAND_EVENTS = {"instance_started", "task_completed", "timer_fired", "instance_migrated"}
 NEUTRAL_EVENTS = {"task_claimed", "task_unclaimed"}
 
 
@@ -55,7 +54,7 @@ class ReplayServices:
         index = len(self.calls)
         if index >= len(self.recorded):
             raise DomainError("the replay calls a service the record has no result for")
-        return ((self.recorded[index].payload or {}).get("reads") or {}).get(what)
+        return (payload_of(self.recorded[index]).get("reads") or {}).get(what)
 
     def metric_history(self, code: str, limit: int) -> list[float]:
         """The call's next recorded read, which must be of this metric and length."""
@@ -143,7 +142,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
     """The definitions an instance_started or instance_migrated event names, checked
     against their content hashes and the hash the event recorded."""
-    payload = event.payload or {}
+    payload = payload_of(event)
     recorded = payload.get("definition") or {}
     called = {str(k): v for k, v in (payload.get("called") or {}).items()}
     rows: list[ProcessDefinition] = []
@@ -161,8 +160,8 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
                 event.seq,
                 row.process_id,
                 f"definition {row.process_id} v{row.version} no longer matches its content hash",
-                row.content_hash,
-                safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
+                recorded=row.content_hash,
+                replayed=safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
             )
     top = rows[0]
     if recorded.get("hash") != top.content_hash:
@@ -170,8 +169,8 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
             event.seq,
             top.process_id,
             "the instance ran on another definition than the one stored under its id",
-            recorded,
-            {"id": top.id, "hash": top.content_hash},
+            recorded=recorded,
+            replayed={"id": top.id, "hash": top.content_hash},
         )
     return parsing.parsed_specs(top.process_id, rows)
 
@@ -242,28 +241,51 @@ def _replay_events(run: Run, events: list[Event], first_seq: int, at_step: Any =
             raise Mismatch(
                 first_seq + index, None, f"event {first_seq + index} is missing from the log"
             )
-        if event.type in COMMAND_EVENTS:
-            consumed.update(e.seq for e in run.command(events, index))
-        elif event.type == "service_completed":
-            if event.seq not in consumed:
-                raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
-        elif event.type in NEUTRAL_EVENTS:
-            # A claim moves nothing, but its task must be open in the replay too.
-            if run.workflow is None or event.task_id is None:
-                raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
-            try:
-                stepping.ready_task(run.workflow, event.task_id)
-            except DomainError as exc:
-                raise Mismatch(
-                    event.seq, event.bpmn_id, "the claimed task is not open in the replay"
-                ) from exc
-        elif event.type == "instance_completed":
-            if run.workflow is None or not run.workflow.completed:
-                raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
-        else:
-            raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+        try:
+            consumed.update(_replay_event(run, events, index, consumed))
+        except Mismatch:
+            raise
+        except Exception as exc:
+            # A payload that is JSON but not what its event type holds (edited by hand):
+            # reported where it is, like any other difference, never an error.
+            raise Mismatch(
+                event.seq, event.bpmn_id, f"event {event.seq} cannot be replayed: {exc!r}"
+            ) from exc
         if at_step is not None:
             at_step(event)
+
+
+def _replay_event(run: Run, events: list[Event], index: int, consumed: set[int]) -> list[int]:
+    """Replay the event at `index`; returns the seqs of the service events it consumed."""
+    event = events[index]
+    payload_of(event)
+    if event.type in COMMAND_EVENTS:
+        return [e.seq for e in run.command(events, index)]
+    if event.type == "service_completed":
+        if event.seq not in consumed:
+            raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
+    elif event.type in NEUTRAL_EVENTS:
+        # A claim moves nothing, but its task must be open in the replay too.
+        if run.workflow is None or event.task_id is None:
+            raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
+        try:
+            stepping.ready_task(run.workflow, event.task_id)
+        except DomainError as exc:
+            raise Mismatch(
+                event.seq, event.bpmn_id, "the claimed task is not open in the replay"
+            ) from exc
+    elif event.type == "instance_completed":
+        if run.workflow is None or not run.workflow.completed:
+            raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
+    elif event.type == REPAIRED:
+        # The snapshot was rebuilt here: nothing moves, and the state must be the one
+        # its checkpoint records.
+        if run.workflow is None or run.seen is None:
+            raise Mismatch(event.seq, None, "a repair before the instance started")
+        run.seen = _check_checkpoint(event, run.workflow, run.seen.data)
+    else:
+        raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+    return []
 
 
 def replay(
@@ -279,16 +301,14 @@ def replay(
     A replay to the end also compares what the pages show (instance, tasks, record,
     metric values) with what the replay rebuilt. With `to_the_end=False` the replay
     stops at `step` (and vouches only for that far)."""
-    instance = session.get(Instance, instance_id)
-    if instance is None:
-        raise NotFound(f"no instance {instance_id}")
-    events = list(
-        session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.seq))
-    )
+    instance, events = _instance_and_log(session, instance_id)
     total = len(events)
     target = total if step is None else max(0, min(step, total))
     run = Run(session, instance, pack.services)
-    captured: dict[str, Any] = {"previous": {}, "state": None}
+    captured: dict[str, Any] = {"previous": {}, "state": None, "at_snapshot": None}
+    # A replay to the end also compares the stored state with the replay at its seq.
+    snapshot = state.read_snapshot(session, instance) if to_the_end else None
+    snapshot_seq = snapshot.seq if snapshot is not None else None
 
     class _Stop(Exception):
         pass
@@ -296,6 +316,8 @@ def replay(
     def at_step(event: Event) -> None:
         if run.workflow is None:
             return
+        if event.seq == snapshot_seq:
+            captured["at_snapshot"] = state.Standing.of(run.workflow)
         if event.seq == target - 1:
             captured["previous"] = stepping.observe(run.workflow).data
         if event.seq == target:
@@ -308,11 +330,43 @@ def replay(
         _replay_events(run, events, 1, at_step)
         if run.workflow is not None and run.seen is not None:
             check_projections(session, pack, instance, run, events)
+            if snapshot is not None:
+                state.check_snapshot(snapshot, captured["at_snapshot"])
         return ReplayResult(True, total, target, captured["state"], None)
     except _Stop:
         return ReplayResult(True, total, target, captured["state"], None)
     except Mismatch as mismatch:
         return ReplayResult(False, total, target, captured["state"], mismatch)
+
+
+def _instance_and_log(session: Session, instance_id: int) -> tuple[Instance, list[Event]]:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    events = list(
+        session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.seq))
+    )
+    return instance, events
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """An instance rebuilt from its log: the workflow, its specs, where it stands."""
+
+    workflow: BpmnWorkflow
+    parsed: parsing.ParsedSpecs
+    seen: stepping.Observation
+
+
+def rebuild(session: Session, pack: Pack, instance_id: int) -> Rebuilt:
+    """The instance's workflow rebuilt from its log alone, every step checked as replay
+    checks it; a Mismatch when the log does not replay."""
+    instance, events = _instance_and_log(session, instance_id)
+    run = Run(session, instance, pack.services)
+    _replay_events(run, events, 1)
+    if run.workflow is None or run.seen is None or run.parsed is None:
+        raise Mismatch(1, None, "the log holds no start of the instance")
+    return Rebuilt(run.workflow, run.parsed, run.seen)
 
 
 def catch_up(
@@ -339,13 +393,16 @@ def catch_up(
     try:
         _replay_events(run, events, from_seq + 1)
     except Mismatch as mismatch:
-        raise DomainError(
-            f"instance {instance_id} cannot be rebuilt at seq {mismatch.seq}: {mismatch.message}"
+        # Not the snapshot's fault, maybe: the history after it does not replay, and a
+        # rebuild would stop there too. An auditor's replay shows where.
+        raise DamagedState(
+            f"instance {instance_id} cannot be brought up to date at seq {mismatch.seq}:"
+            f" {mismatch.message}; `csi replay {instance_id}` shows where its history differs"
         ) from mismatch
 
 
 def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflow:
-    payload = event.payload or {}
+    payload = payload_of(event)
     id_base = int(payload.get("id_base", event.seq - 1))
     instance, workflow = run.instance, run.workflow
     # Timers count from the time the command was recorded at, as they did live.
@@ -374,8 +431,8 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
                 event.seq,
                 event.bpmn_id,
                 "the recorded task is another element in the replay",
-                event.bpmn_id,
-                stepping.element(task),
+                recorded=event.bpmn_id,
+                replayed=stepping.element(task),
             )
         stepping.complete(
             workflow, instance.id, id_base, task, payload.get("data") or {}, event.actor or ""
@@ -390,8 +447,8 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
             event.seq,
             event.bpmn_id,
             "other timers fired in the replay",
-            sorted(expected),
-            sorted(actual),
+            recorded=sorted(expected),
+            replayed=sorted(actual),
         )
     return workflow
 
@@ -399,23 +456,23 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
 def _check_checkpoint(
     event: Event, workflow: BpmnWorkflow, before: dict[str, Any]
 ) -> stepping.Observation:
-    recorded = (event.payload or {}).get("after")
+    recorded = payload_of(event).get("after")
     if recorded is not None:
         stepping.restore_timers(workflow, recorded.get("timers") or {})
     seen = stepping.observe(workflow)
     if recorded is None:
         return seen
     actual = seen.checkpoint(before)
-    for key in ("open_tasks", "completed", "timers"):
-        if recorded.get(key) != actual.get(key):
-            raise Mismatch(
-                event.seq,
-                event.bpmn_id,
-                f"after this step the replay differs from the record in {key}",
-                recorded.get(key),
-                actual.get(key),
-            )
-    if recorded.get("data_sha256") != actual["data_sha256"]:
+    key = state.first_difference(recorded, actual)
+    if key is not None and key != "data_sha256":
+        raise Mismatch(
+            event.seq,
+            event.bpmn_id,
+            f"after this step the replay differs from the record in {key}",
+            recorded=recorded.get(key),
+            replayed=actual.get(key),
+        )
+    if key == "data_sha256":
         expected_changes = recorded.get("changed") or {}
         expected_removed = set(recorded.get("removed") or [])
         for name in sorted(set(expected_changes) | set(actual["changed"])):
@@ -424,23 +481,23 @@ def _check_checkpoint(
                     event.seq,
                     event.bpmn_id,
                     f"after this step the replay differs from the record in {name}",
-                    expected_changes.get(name, before.get(name)),
-                    actual["changed"].get(name, before.get(name)),
+                    recorded=expected_changes.get(name, before.get(name)),
+                    replayed=actual["changed"].get(name, before.get(name)),
                 )
         for name in sorted(expected_removed ^ set(actual["removed"])):
             raise Mismatch(
                 event.seq,
                 event.bpmn_id,
                 f"after this step the replay differs from the record in {name}",
-                None if name in expected_removed else before.get(name),
-                None if name in actual["removed"] else before.get(name),
+                recorded=None if name in expected_removed else before.get(name),
+                replayed=None if name in actual["removed"] else before.get(name),
             )
         raise Mismatch(
             event.seq,
             event.bpmn_id,
             "after this step the replay's data differs from the record",
-            recorded.get("data_sha256"),
-            actual["data_sha256"],
+            recorded=recorded.get("data_sha256"),
+            replayed=actual["data_sha256"],
         )
     return seen
 
@@ -448,21 +505,20 @@ def _check_checkpoint(
 _ABSENT = object()
 
 
-@cache
 def _registry() -> Any:
-    """The serializer's converter registry, for spec diffs; built on first use."""
-    return StateSerializer().registry
+    """The serializer's converter registry, for spec diffs."""
+    return state.shared_serializer().registry
 
 
 def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:
-    recorded = event.payload or {}
+    recorded = payload_of(event)
     if call.operation != recorded.get("operation") or str(task.id) != event.task_id:
         raise Mismatch(
             event.seq,
             event.bpmn_id,
             "the replay called another service here",
-            recorded.get("operation"),
-            call.operation,
+            recorded=recorded.get("operation"),
+            replayed=call.operation,
         )
     result = plain(call.result)
     if result != recorded.get("result"):
@@ -470,8 +526,8 @@ def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None
             event.seq,
             event.bpmn_id,
             f"{call.operation} gives another result on replay",
-            recorded.get("result"),
-            result,
+            recorded=recorded.get("result"),
+            replayed=result,
         )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.access import Actor
-from engine.audit import replay
+from engine.audit import replay, state
 from engine.audit.chain import EventLog
 from engine.commands.context import LiveServices, Remembered, Unit
 from engine.pack import Completed
@@ -26,7 +26,7 @@ from engine.persistence.records import write as write_record
 from engine.projections import records
 from engine.projections.readings import write_readings
 from engine.projections.tasks import TaskRows, sync_tasks
-from engine.workflow import definitions, stepping
+from engine.workflow import stepping
 from engine.workflow.model import ProcessModel
 from engine.workflow.parsing import ParsedSpecs
 
@@ -85,13 +85,12 @@ def load(unit: Unit, instance: LockedInstance, now: datetime | None = None) -> M
     host = LiveServices(unit.session, now)
     kept = ctx.cache.get(instance.id, instance.last_seq)
     if kept is None:
-        seq, state = instances.stored_state(unit.session, instance.id)
-        parsed = definitions.spec_for_instance(
-            unit.session, instance.definition_id, instance.called_definitions
-        )
-        workflow = ctx.serializer.loads(state, parsed)
-        if seq < instance.last_seq:
-            replay.catch_up(unit.session, instance.id, workflow, seq, ctx.pack.services)
+        # Refused (DamagedState) when the snapshot cannot be read or is not the state its
+        # event recorded: a command must not build on it.
+        snapshot = state.load_checked(unit.session, instance, ctx.serializer)
+        workflow, parsed = snapshot.workflow, snapshot.parsed
+        if snapshot.seq < instance.last_seq:
+            replay.catch_up(unit.session, instance.id, workflow, snapshot.seq, ctx.pack.services)
         kept = Remembered(workflow, parsed, stepping.observe(workflow))
     kept.workflow.script_engine = engine_for(unit, host)
     return Moving(
@@ -222,7 +221,7 @@ def _save_instance(
         or resting
         or instance.last_seq - instance.snapshot_seq >= unit.ctx.snapshot_every
     ):
-        state = unit.ctx.serializer.dumps(workflow)
-        instances.save_state(unit.session, instance, state, now, first=first)
+        dumped = unit.ctx.serializer.dumps(workflow)
+        instances.save_state(unit.session, instance, dumped, now, first=first)
         values["snapshot_seq"] = instance.last_seq
     instances.update_instance(unit.session, instance.id, values)

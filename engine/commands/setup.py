@@ -7,17 +7,17 @@ from collections.abc import Iterable
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from engine import passwords
 from engine.commands.deploy import deploy_pack
-from engine.commands.users import ordered_roles
+from engine.commands.users import USERNAME, end_every_session, ordered_roles
 from engine.forms.library import FormLibrary
 from engine.pack import Pack
 from engine.persistence import schema
 from engine.persistence.database import Database
 from engine.persistence.models import Metric, ProcessDefinition, User
 
-DEMO_PASSWORD = "demo"  # noqa: S105 - the documented password of demo users, refused in production
+DEMO_PASSWORD = passwords.DEMO_PASSWORD
 
 
 def init_database(db: Database, pack: Pack, forms: FormLibrary) -> list[ProcessDefinition]:
@@ -61,8 +61,28 @@ def upsert_user(
     roles: Iterable[str],
     display: str = "",
 ) -> User:
-    """Create a user or reset its password and roles (`csi create-user`, demo users).
-    A role `*` stands for every role there is."""
+    """Create a user or reset its password and roles (`csi create-user`). A role `*`
+    stands for every role there is. The password must pass the policy
+    (engine.passwords); a reset ends the user's sessions and tokens."""
+    if not USERNAME.match(username):
+        raise ValueError(
+            f"{username!r} is not a username: 2 to 64 lowercase letters, digits, dots, "
+            "hyphens or underscores"
+        )
+    found = passwords.problems(password, username)
+    if found:
+        raise ValueError(passwords.describe(found))
+    return _put_user(session, pack, username, passwords.hash_password(password), roles, display)
+
+
+def _put_user(
+    session: Session,
+    pack: Pack,
+    username: str,
+    password_hash: str,
+    roles: Iterable[str],
+    display: str = "",
+) -> User:
     wanted = list(pack.roles.all) if "*" in roles else list(roles)
     errors: dict[str, list[str]] = {}
     ordered = ordered_roles(pack.roles, wanted, errors)
@@ -71,10 +91,12 @@ def upsert_user(
         raise ValueError(f"unknown roles: {', '.join(unknown)}")
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        user = User(username=username)
+        user = User(username=username, session_generation=0)
         session.add(user)
+    else:
+        end_every_session(user)
     user.display_name = display or user.display_name or username
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = password_hash
     user.roles = ordered
     user.active = True
     return user
@@ -82,12 +104,13 @@ def upsert_user(
 
 def seed_demo_users(session: Session, pack: Pack) -> list[str]:
     """Add the pack's demo users that are missing; those already there keep what an
-    administrator changed (password, roles, disabled), so `make run` can run again."""
+    administrator changed (password, roles, disabled), so `make run` can run again.
+    The demo password is the one that does not pass the policy: it is documented,
+    development only, and refused at sign-in in production."""
     existing = set(session.scalars(select(User.username)))
+    demo_hash = passwords.hash_password(DEMO_PASSWORD)
     return [
-        upsert_user(
-            session, pack, demo.username, DEMO_PASSWORD, demo.roles, demo.display_name
-        ).username
+        _put_user(session, pack, demo.username, demo_hash, demo.roles, demo.display_name).username
         for demo in pack.demo_users
         if demo.username not in existing
     ]

@@ -6,17 +6,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from engine.access import Actor
-from engine.audit.chain import GENESIS_HASH, EventLog
+from engine.audit.chain import EVENT_TABLE, GENESIS_HASH, EventLog
 from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_work
 from engine.commands.progress import CommandResult, Moving, engine_for
 from engine.errors import ValidationFailed
 from engine.forms.validation import plain_json
+from engine.persistence.database import is_postgres
 from engine.persistence.instances import INSTANCE, LockedInstance
 from engine.projections import records
 from engine.workflow import definitions, stepping
+
+# SQLite gives a new row the highest id + 1: once the newest instance row is deleted (by
+# hand, around the application), that is the id of a chain still in the log, which every
+# later start would collide with. PostgreSQL's sequence never hands an id out twice.
+_NEXT_SQLITE_ID = select(
+    func.max(
+        func.coalesce(select(func.max(INSTANCE.c.id)).scalar_subquery(), 0),
+        func.coalesce(select(func.max(EVENT_TABLE.c.instance_id)).scalar_subquery(), 0),
+    )
+    + 1
+)
 
 
 def start_instance(
@@ -68,9 +80,11 @@ def start_in(
             actor, process_id, model.starter_lanes if model is not None else ()
         )
     now = ctx.clock()
+    chosen = {} if is_postgres(session) else {"id": session.scalar(_NEXT_SQLITE_ID)}
     instance_id = session.execute(
         insert(INSTANCE)
         .values(
+            **chosen,
             process_id=process_id,
             definition_id=definition.id,
             called_definitions=called,

@@ -2,28 +2,34 @@
 
 Each command owns its transaction and raises `Forbidden` when the actor is not an
 administrator, `ValidationFailed` with `details` = {field: [code]}
-when the input is invalid (the codes below; the web layer words them), `NotFound`
-for an unknown user. An administrator can neither drop their own Admin role nor
-deactivate themselves, so the system never loses its last way in by accident.
+when the input is invalid (the codes below and engine.passwords'; the web layer words
+them), `NotFound` for an unknown user. An administrator can neither drop their own
+Admin role nor deactivate themselves, so the system never loses its last way in by
+accident.
+
+Sessions and API tokens carry the user's session generation: changing the password,
+deactivating the user and "log out everywhere" bump it, which ends every session and
+token issued before. Logging out ends one session: its id is kept as ended for as
+long as a copy of its cookie could still be presented.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from engine import passwords
 from engine.access import Actor
 from engine.commands.context import CommandContext
 from engine.errors import NotFound, ValidationFailed
-from engine.persistence.models import User
+from engine.persistence.models import EndedSession, User
 from engine.roles import ADMIN, RoleBook
 
-MIN_PASSWORD = 8
 MAX_DISPLAY_NAME = 128
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -31,7 +37,6 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 REQUIRED = "required"
 INVALID_USERNAME = "invalid_username"
 TAKEN = "taken"
-TOO_SHORT = "too_short"
 TOO_LONG = "too_long"
 UNKNOWN_ROLE = "unknown_role"
 OWN_ADMIN_ROLE = "own_admin_role"
@@ -53,12 +58,14 @@ def _check_display_name(display_name: str, errors: dict[str, list[str]]) -> str:
     return display_name
 
 
-def _check_password(password: str | None, required: bool, errors: dict[str, list[str]]) -> None:
+def _check_password(
+    password: str | None, username: str, required: bool, errors: dict[str, list[str]]
+) -> None:
     if not password:
         if required:
             errors.setdefault("password", []).append(REQUIRED)
-    elif len(password) < MIN_PASSWORD:
-        errors.setdefault("password", []).append(TOO_SHORT)
+    elif found := passwords.problems(password, username):
+        errors.setdefault("password", []).extend(found)
 
 
 def _raise_if(errors: dict[str, list[str]]) -> None:
@@ -96,12 +103,12 @@ def create_user(
             errors["username"] = [TAKEN]
         display_name = _check_display_name(display_name, errors)
         ordered = ordered_roles(ctx.pack.roles, roles, errors)
-        _check_password(password, True, errors)
+        _check_password(password, username, True, errors)
         _raise_if(errors)
         user = User(
             username=username,
             display_name=display_name or username,
-            password_hash=generate_password_hash(password),
+            password_hash=passwords.hash_password(password),
             roles=ordered,
             active=active,
         )
@@ -141,16 +148,44 @@ def _update(
     errors: dict[str, list[str]] = {}
     display_name = _check_display_name(display_name, errors)
     ordered = ordered_roles(book, roles, errors)
-    _check_password(password, False, errors)
+    _check_password(password, user.username, False, errors)
     if user.username == actor.username:
         if ADMIN not in ordered:
             errors.setdefault("roles", []).append(OWN_ADMIN_ROLE)
         if not active:
             errors.setdefault("active", []).append(OWN_ACTIVE)
     _raise_if(errors)
+    if password or (user.active and not active):
+        end_every_session(user)
     user.display_name = display_name or user.username
     user.roles = ordered
     user.active = active
     if password:
-        user.password_hash = generate_password_hash(password)
+        user.password_hash = passwords.hash_password(password)
     _flush(session)
+
+
+def end_every_session(user: User) -> None:
+    """Every session and API token issued to `user` so far stops working."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def log_out_everywhere(ctx: CommandContext, user_id: int) -> None:
+    """The user's own "log out everywhere": each person may end their own sessions."""
+    with ctx.db.transaction() as session:
+        session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(session_generation=User.session_generation + 1)
+        )
+
+
+def end_session(ctx: CommandContext, user_id: int, session_id: str, keep: timedelta) -> None:
+    """One session ends (log out): its id is refused from now on. A copy of its cookie is
+    refused anyway once it is older than `keep` (the cookie's lifetime), so ended ids
+    older than that are forgotten here."""
+    now = ctx.clock()
+    with ctx.db.transaction() as session:
+        session.execute(delete(EndedSession).where(EndedSession.ended_at < now - keep))
+        if session.get(EndedSession, session_id) is None:
+            session.add(EndedSession(session_id=session_id, user_id=user_id, ended_at=now))

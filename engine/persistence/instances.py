@@ -164,12 +164,10 @@ def lock_open_task(session: Session, task_id: str) -> tuple[OpenTask, LockedInst
     return row, _locked(values)
 
 
-def stored_state(session: Session, instance_id: int) -> tuple[int, str]:
+def stored_state(session: Session, instance_id: int) -> tuple[int, str] | None:
     """The latest snapshot of the instance's serialized state and the seq it reflects."""
     state = session.connection().execute(_STATE_OF, {"instance_id": instance_id}).first()
-    if state is None:
-        raise NotFound(f"instance {instance_id} has no state")
-    return state.seq, state.state
+    return (state.seq, state.state) if state is not None else None
 
 
 def save_state(

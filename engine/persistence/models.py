@@ -7,6 +7,7 @@ Nothing here deserialises workflow state: pages read rows.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
@@ -50,6 +51,52 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class UnreadablePayload(dict[str, Any]):
+    """What an event's payload reads as when the database no longer holds a JSON object
+    there (someone wrote other text, a number or null over it): empty, so that nothing
+    reading it fails, and marked, so that history, verify and replay report the event
+    instead of trusting it. `stored` is the text as the database holds it."""
+
+    def __init__(self, stored: str) -> None:
+        super().__init__()
+        self.stored = stored
+
+
+def readable(payload: Any) -> bool:
+    return not isinstance(payload, UnreadablePayload)
+
+
+def payload_from_text(stored: Any) -> dict[str, Any]:
+    """An event's payload from the text the database holds: the one rule by which both
+    reading the history and verifying its hashes decode it."""
+    try:
+        value = json.loads(stored)
+    except (ValueError, TypeError):  # not JSON; or not text at all (SQLite's affinity)
+        return UnreadablePayload(str(stored))
+    return value if isinstance(value, dict) else UnreadablePayload(str(stored))
+
+
+def _decoded_payload(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return UnreadablePayload(json.dumps(value))
+
+
+class EventPayload(TypeDecorator[dict[str, Any]]):
+    """JSON in the database; read back as a dict, or as an UnreadablePayload when the
+    stored value is not a JSON object (decoding it would otherwise fail every page and
+    command that reads the history)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        # Overridden, not process_result_value: the decoding itself must be guarded.
+        if self.impl_instance.result_processor(dialect, coltype) is None:
+            return _decoded_payload  # the driver decodes JSON itself (PostgreSQL)
+        return payload_from_text
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
@@ -69,9 +116,23 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sessions and API tokens carry it; bumping it (password change, deactivation,
+    # "log out everywhere") ends every one issued before.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
+
+
+class EndedSession(Base):
+    """A session someone logged out of: a copy of its cookie is refused. Kept only as
+    long as such a cookie could still be valid (the session lifetime)."""
+
+    __tablename__ = "ended_session"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    ended_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ProcessDefinition(Base):
@@ -188,7 +249,7 @@ class Event(Base):
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     bpmn_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(EventPayload, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.audit import chain, replay
+from engine.audit import chain, replay, state
 from engine.errors import NotFound
 from engine.pack import Pack
 from engine.persistence.models import Event, Instance, Record, User
@@ -143,7 +143,7 @@ def audit_view(session: Session, pack: Pack, instance_id: int) -> AuditView:
         instance=view.instance,
         record=view.record,
         definitions=definitions_of(session, view.instance),
-        verification=chain.verify(session, instance_id),
+        verification=state.verify(session, instance_id),
         replay=replay.replay(session, pack, instance_id),
         events=event_dicts(session, instance_id),
         checked_at=datetime.now(UTC),

@@ -33,6 +33,9 @@ _TASK_ROW_COLUMNS = [getattr(HumanTask, f.name) for f in fields(TaskRow)]
 # due order directly; an IN over several roles would sort every open task of them all.
 _INBOX = (
     select(*_TASK_ROW_COLUMNS)
+    # Only tasks of an instance that is there: a task row left behind by a deleted
+    # instance (a damaged database) leads nowhere.
+    .join(Instance, Instance.id == HumanTask.instance_id)
     .where(
         HumanTask.status == "open",
         HumanTask.role == bindparam("role"),
@@ -58,6 +61,10 @@ def inbox(
         for row in connection.execute(statement, params).mappings():
             found[row["id"]] = TaskRow(**row)
     return sorted(found.values(), key=_inbox_order)[:limit]
+
+
+def instance_exists(session: Session, instance_id: int) -> bool:
+    return session.scalar(select(Instance.id).where(Instance.id == instance_id)) is not None
 
 
 def record_numbers(session: Session, instance_ids: set[int]) -> dict[int, str]:

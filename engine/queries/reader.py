@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 
 from engine.access import Actor, Policy
-from engine.audit import anchors, chain, replay
+from engine.audit import anchors, chain, replay, state
 from engine.audit.anchors import AnchorProblem
 from engine.dictionary import DataDictionary
 from engine.errors import Forbidden
@@ -185,10 +185,11 @@ class Queries:
     # ---- audit ------------------------------------------------------------------------------------
 
     def verify(self, actor: Actor, instance_id: int) -> chain.Verification:
+        """The chain of `instance_id` in the log (also when its instance row is gone),
+        and its stored state against its checkpoint."""
         self.policy.require_audit(actor)
         with self.db.snapshot() as session:
-            instances.instance_row(session, instance_id)
-            return chain.verify(session, instance_id)
+            return state.verify(session, instance_id)
 
     def replay(
         self, actor: Actor, instance_id: int, step: int | None = None
@@ -235,11 +236,12 @@ class Queries:
         with self.db.snapshot() as session:
             return anchors.check(session, document)
 
-    def instance_ids(self, actor: Actor) -> list[int]:
-        """Every instance, for a pass over all chains."""
+    def chains(self, actor: Actor) -> list[int]:
+        """The instance of every chain in the log and every instance row, for a pass over
+        all chains (one whose instance row was deleted is among them)."""
         self.policy.require_audit(actor)
         with self.db.sessions() as session:
-            return list(session.scalars(select(Instance.id).order_by(Instance.id)))
+            return chain.logged_instances(session)
 
     # ---- register and readings ----------------------------------------------------------------
 
@@ -267,10 +269,17 @@ class Queries:
         with self.db.sessions() as session:
             return users.user(session, user_id)
 
-    def active_user(self, user_id: int) -> UserRow | None:
-        with self.db.sessions() as session:
-            return users.active_user(session, user_id)
-
     def signed_in(self, username: str, password: str) -> UserRow | None:
         with self.db.sessions() as session:
             return users.signed_in(session, username, password)
+
+    def still_signed_in(
+        self, user_id: int, generation: int, session_id: str | None = None
+    ) -> UserRow | None:
+        with self.db.sessions() as session:
+            return users.still_signed_in(session, user_id, generation, session_id)
+
+    def user_named(self, username: str) -> UserRow | None:
+        """The user of this name (the command line's `--by`), active or not."""
+        with self.db.sessions() as session:
+            return users.named(session, username)

@@ -17,7 +17,7 @@ from engine.pack import Pack
 from engine.persistence.instances import check_task_id
 from engine.persistence.lookups import lookups, option_source
 from engine.persistence.models import HumanTask
-from engine.queries.instances import record_of, task_row
+from engine.queries.instances import instance_exists, record_of, task_row
 from engine.queries.views import TaskRow
 from engine.workflow import expressions
 
@@ -47,7 +47,7 @@ class TaskPage:
 def task_page(session: Session, pack: Pack, forms: FormLibrary, task_id: str) -> TaskPage:
     check_task_id(task_id)
     row = session.get(HumanTask, task_id)
-    if row is None:
+    if row is None or not instance_exists(session, row.instance_id):
         raise NotFound(f"no task {task_id}", reason="no_task")
     form = forms.get(row.bpmn_id)
     task_data = dict(row.data or {})

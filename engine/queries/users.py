@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
+from engine import passwords
 from engine.errors import NotFound
-from engine.persistence.models import User
+from engine.persistence.models import EndedSession, User
 from engine.queries.views import UserRow
-
-# Checked against when the username is unknown, so that a wrong name costs as long as
-# a wrong password (no telling which usernames exist by the time an answer takes).
-_NOBODY_HASH = (
-    "scrypt:32768:8:1$csinobodysalt0000$"
-    "8f1b0b6a2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6"
-    "0718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7"
-)
 
 
 def user_row(user: User) -> UserRow:
@@ -28,6 +20,7 @@ def user_row(user: User) -> UserRow:
         bool(user.active),
         user.locale,
         user.created_at,
+        user.session_generation or 0,
     )
 
 
@@ -47,13 +40,31 @@ def active_user(session: Session, user_id: int) -> UserRow | None:
     return user_row(found) if found is not None and found.active else None
 
 
-def signed_in(session: Session, username: str, password: str) -> UserRow | None:
-    """The active user whose password this is, else None."""
+def named(session: Session, username: str) -> UserRow | None:
     found = session.scalar(select(User).where(User.username == username))
-    if found is None:
-        check_password_hash(_NOBODY_HASH, password)
+    return user_row(found) if found is not None else None
+
+
+def still_signed_in(
+    session: Session, user_id: int, generation: int, session_id: str | None = None
+) -> UserRow | None:
+    """The active user of a session or token issued at `generation`, unless that
+    generation has passed or the session (`session_id`) was logged out of."""
+    found = active_user(session, user_id)
+    if found is None or found.generation != generation:
         return None
-    if not found.active or not check_password_hash(found.password_hash, password):
+    if session_id is not None and session.get(EndedSession, session_id) is not None:
+        return None
+    return found
+
+
+def signed_in(session: Session, username: str, password: str) -> UserRow | None:
+    """The active user whose password this is, else None. Unknown and deactivated users
+    cost the same one hash check as a wrong password (engine.passwords)."""
+    found = session.scalar(select(User).where(User.username == username))
+    if not passwords.matches(found.password_hash if found is not None else None, password):
+        return None
+    if found is None or not found.active:
         return None
     return user_row(found)
 

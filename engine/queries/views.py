@@ -142,6 +142,7 @@ class UserRow:
     active: bool
     locale: str | None
     created_at: datetime
+    generation: int = 0  # of its sessions and tokens (engine.commands.users)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

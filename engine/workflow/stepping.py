@@ -420,6 +420,21 @@ def data_changes(
     return changed, sorted(k for k in before if k not in after)
 
 
+def data_difference(
+    expected: Mapping[str, Any], found: Mapping[str, Any]
+) -> tuple[str, Any, Any] | None:
+    """Where `found` differs from `expected` as JSON: ("data (name)", the expected value,
+    the found one) for the first variable that differs, ("data", both wholes) when they
+    differ only as JSON does (1 == 1.0 and True == 1 to Python); None when equal."""
+    if data_digest(expected) == data_digest(found):
+        return None
+    changed, removed = data_changes(expected, found)
+    names = sorted([*changed, *removed])
+    if not names:
+        return "data", expected, found
+    return f"data ({names[0]})", expected.get(names[0]), found.get(names[0])
+
+
 def data_digest(data: Any) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 

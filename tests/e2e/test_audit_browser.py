@@ -13,7 +13,7 @@ from engine.persistence.models import Record
 from engine.runtime import Runtime
 from tests.cycle import Driver
 from tests.helpers.actors import actors_of
-from tests.helpers.browser import login
+from tests.helpers.browser import login, refused_by_csp
 from tests.helpers.doors import RuntimeDoor
 
 
@@ -49,6 +49,7 @@ def test_auditor_moves_the_step_slider(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    refused = refused_by_csp(page)
     login(page, base, "auditor")
 
     page.click("nav.mainnav a[href='/audit']")
@@ -107,4 +108,5 @@ def test_auditor_moves_the_step_slider(
     assert marked(page, "close_improvement", "csi-done")
     assert page.locator('#step-data [data-key="gaps"]').count() == 1
     assert errors == []
+    assert refused == []  # the diagram, slider and fetched fragments run under the CSP
     context.close()

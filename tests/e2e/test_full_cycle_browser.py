@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from engine.persistence.database import Database
 from engine.persistence.models import Record
-from tests.helpers.browser import login, logout
+from tests.helpers.browser import login, logout, refused_by_csp
 from tests.helpers.clock import RECHECK_AFTER, FakeClock
 from tests.helpers.databases import prepared_database
 
@@ -114,6 +114,7 @@ def test_whole_procedure_in_the_browser(
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(15000)
+    refused = refused_by_csp(page)
     me = Person(page, base)
 
     # 1. the owner registers a customer complaint with two process owners
@@ -292,4 +293,5 @@ def test_whole_procedure_in_the_browser(
     assert number in me.text()
     assert re.search("已关闭|已完成|closed", me.text())
     page.screenshot(path=str(artifacts / "browser-cycle-closed.png"), full_page=True)
+    assert refused == []  # every page of the cycle runs under the CSP
     context.close()

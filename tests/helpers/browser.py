@@ -1,4 +1,5 @@
-"""A person at Chromium (driven by Playwright): logging in and out of the live app."""
+"""A person at Chromium (driven by Playwright): logging in and out of the live app, and
+what the browser refused to run under the app's Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -20,3 +21,16 @@ def logout(page: Any) -> None:
     """Press the top bar's log-out button and wait for the log-in page."""
     page.click("form[action$='/logout'] button")
     page.wait_for_url("**/login**")
+
+
+def refused_by_csp(page: Any) -> list[str]:
+    """A list that fills with every Content-Security-Policy violation Chromium reports
+    on `page` from now on (a blocked script, style attribute, image, connection…)."""
+    refused: list[str] = []
+
+    def note(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(f"{page.url}: {message.text}")
+
+    page.on("console", note)
+    return refused

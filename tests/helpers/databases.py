@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from werkzeug.security import generate_password_hash
 
 from engine.commands.setup import DEMO_PASSWORD, fresh_demo_database
@@ -85,3 +87,24 @@ def delete_committed_rows(db: Database) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in SEEDED_TABLES:
                 connection.execute(table.delete())
+
+
+@contextmanager
+def foreign_keys_off(db: Database) -> Iterator[Connection]:
+    """A transaction that ignores foreign keys, as someone editing the (committed)
+    database around the application would: SQLite's pragma outside a transaction,
+    PostgreSQL's replica role, which skips the constraint triggers."""
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name != "sqlite":
+            with connection.begin():
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                yield connection
+            return
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")  # in autocommit: outside any transaction
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")

@@ -27,9 +27,9 @@ def login(client: Any, username: str, password: str = "demo") -> Any:
     )
 
 
-def client_for(app: Any, username: str) -> Any:
-    """A new test client of `app`, logged in as `username` with the demo password."""
+def client_for(app: Any, username: str, password: str = "demo") -> Any:
+    """A new test client of `app`, logged in as `username` (with the demo password)."""
     client = app.test_client()
-    response = login(client, username)
+    response = login(client, username, password)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client

@@ -50,6 +50,7 @@ def test_full_cycle_through_the_api(api: ApiDoor, client: FlaskClient, db: Datab
         "ok": True,
         "broken_at": None,
         "message": f"{len(history_rows)} events verified",
+        "state_at": None,
     }
     register = client.get("/api/v1/improvements", headers=api.headers("auditor")).json
     assert register[0]["instance_id"] == iid

@@ -125,9 +125,9 @@ def test_instance_page_shows_verified_chain_and_matching_replay(
     assert html.select(doc, f'a[href="{base}/history.csv"]')
     assert len(html.select(doc, "#timeline .timeline-item")) == improvement["events"]
     assert all(script.get("src") for script in html.select(doc, "script"))  # no inline scripts
-    # no state-changing forms apart from log-out
+    # no state-changing forms apart from logging out
     posting = [f for f in html.select(doc, "form") if (f.get("method") or "").lower() == "post"]
-    assert [f.get("action") for f in posting] == ["/logout"]
+    assert [f.get("action") for f in posting] == ["/logout", "/logout/everywhere"]
 
 
 def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.persistence.database import Database
-from engine.persistence.models import Event, Instance, User
+from engine.persistence.models import Event, Instance, ProcessDefinition, User
 from engine.runtime import Runtime
 from tests.cycle import Driver
 from tests.helpers.actors import actors_of
@@ -116,6 +118,71 @@ def test_seed_demo_again_keeps_what_an_administrator_changed(
         po2 = session.scalar(select(User).where(User.username == "po2"))
         assert po2.active is False
         assert po2.roles == ["ProcessOwner", "ChangeImplementer"]
+
+
+def changed_diagram(tmp_path: Path, title: str) -> Path:
+    changed = tmp_path / "service_improvement.bpmn"
+    changed.write_text(
+        (BPMN_DIR / "service_improvement.bpmn").read_text().replace("发起服务改进", title)
+    )
+    return changed
+
+
+def test_the_history_names_the_os_user_and_only_an_existing_stated_user(
+    cli_db: tuple[CliRunner, Database], tmp_path: Path
+) -> None:
+    runner, db = cli_db
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    iid = Runtime(db).start_instance(actors_of(db)["owner"]).instance_id
+
+    def last_actor() -> str | None:
+        with db.sessions() as session:
+            return session.scalar(
+                select(Event.actor).where(Event.instance_id == iid).order_by(Event.seq.desc())
+            )
+
+    def deployer() -> str | None:
+        with db.sessions() as session:
+            return session.scalar(
+                select(ProcessDefinition.deployed_by).order_by(ProcessDefinition.id.desc())
+            )
+
+    before = last_actor()
+    invented = runner.invoke(main, ["migrate", str(iid), "--by", "the-ceo"])
+    assert invented.exit_code != 0
+    assert "no such user" in invented.output
+    assert last_actor() == before
+    not_a_modeler = runner.invoke(
+        main, ["deploy", str(changed_diagram(tmp_path, "改进甲")), "--by", "po1"]
+    )
+    assert not_a_modeler.exit_code != 0
+    assert "modeler" in not_a_modeler.output
+
+    stated = runner.invoke(
+        main, ["deploy", str(changed_diagram(tmp_path, "改进乙")), "--by", "admin"]
+    )
+    assert stated.exit_code == 0, stated.output
+    assert deployer() == f"admin via cli:{me}"
+    unstated = runner.invoke(main, ["migrate", str(iid)])
+    assert unstated.exit_code == 0, unstated.output
+    assert last_actor() == f"cli:{me}"
+
+
+def test_create_user_follows_the_password_policy(cli_db: tuple[CliRunner, Database]) -> None:
+    runner, db = cli_db
+    refused = runner.invoke(
+        main, ["create-user", "carol", "--role", "ProcessOwner"], input="a\na\n"
+    )
+    assert refused.exit_code != 0
+    assert "at least 8 characters" in refused.output
+    with db.sessions() as session:
+        assert session.scalar(select(User).where(User.username == "carol")) is None
+    made = runner.invoke(
+        main,
+        ["create-user", "carol", "--role", "ProcessOwner"],
+        input="carol-pass-1\ncarol-pass-1\n",
+    )
+    assert made.exit_code == 0, made.output
 
 
 def test_deploy_refuses_unsafe_diagram(cli_db: tuple[CliRunner, Database], tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from tests.helpers.api import bearer
 from tests.helpers.pages import client_for, csrf_token
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Not commands: signing in and out, and obtaining a token, are the same for everyone.
-NOT_COMMANDS = {"auth.login", "auth.logout", "api.token"}
+# Not commands: signing in and out (of one session or all), and obtaining a token, are the
+# same for everyone.
+NOT_COMMANDS = {"auth.login", "auth.logout", "auth.logout_everywhere", "api.token"}
 
 
 def counts(db: Database) -> tuple[int, int, int, int]:

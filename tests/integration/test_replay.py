@@ -214,8 +214,8 @@ def test_a_data_mismatch_names_the_variable_and_both_values(db: Database, finish
     assert result.mismatch.seq == seq
     assert result.mismatch.element == "analyse_gaps"
     assert "impact" in result.mismatch.message
-    assert result.mismatch.expected == "结账期间业务中断，影响客户满意度"
-    assert result.mismatch.actual == "无影响"
+    assert result.mismatch.recorded == "结账期间业务中断，影响客户满意度"
+    assert result.mismatch.replayed == "无影响"
 
 
 def test_an_altered_reading_shows_in_the_gap_results(db: Database, finished: int) -> None:
@@ -233,8 +233,8 @@ def test_an_altered_reading_shows_in_the_gap_results(db: Database, finished: int
     assert result.mismatch is not None
     assert result.mismatch.seq == gaps.seq
     assert result.mismatch.element == "compute_gaps"
-    assert result.mismatch.expected == gaps.payload["result"]
-    assert {g["metric"]: g["current"] for g in result.mismatch.actual}["AVAIL"] == 90.0
+    assert result.mismatch.recorded == gaps.payload["result"]
+    assert {g["metric"]: g["current"] for g in result.mismatch.replayed}["AVAIL"] == 90.0
 
 
 def test_history_written_later_does_not_make_a_faithful_record_look_forged(
@@ -317,7 +317,7 @@ def test_replay_catches_a_repinned_called_process(db: Database, finished: int) -
     assert result.mismatch is not None
     assert result.mismatch.element == "instance"
     assert "pinned definitions" in result.mismatch.message
-    assert result.mismatch.actual["called"] == {"change_management": other}
+    assert result.mismatch.recorded["called"] == {"change_management": other}
 
 
 def test_a_stored_value_equal_only_to_python_is_still_a_mismatch(
@@ -351,7 +351,7 @@ def test_replay_catches_an_open_task_handed_to_another_role(
     assert not result.ok
     assert result.mismatch is not None
     assert result.mismatch.element == "human_task"
-    assert result.mismatch.actual["role"] == "ProcessOwner"
+    assert result.mismatch.recorded["role"] == "ProcessOwner"
 
 
 def test_a_service_that_reads_other_history_than_recorded_is_a_mismatch(

@@ -27,6 +27,8 @@ POSTGRES_URL = postgres_url()
 TINY = Path(__file__).resolve().parents[1] / "packs" / "tiny"
 # On PostgreSQL the pack gets a schema of its own: the shared test schema stays as it is.
 POSTGRES_SCHEMA = "tiny_pack"
+# The users of the tiny pack are made as an administrator would: a password that passes.
+PASSWORD = "tiny-pack-1"
 
 REQUESTER = Actor("req", frozenset({"Requester"}))
 APPROVER = Actor("appr", frozenset({"Approver"}))
@@ -76,8 +78,8 @@ def tiny_db(
     else:
         db = schema_database(POSTGRES_URL, POSTGRES_SCHEMA, pack)
     runtime = Runtime(db, pack)
-    runtime.upsert_user("req", "demo", ["Requester"], "小王")
-    runtime.upsert_user("appr", "demo", ["Approver"], "老李")
+    runtime.upsert_user("req", PASSWORD, ["Requester"], "小王")
+    runtime.upsert_user("appr", PASSWORD, ["Approver"], "老李")
     try:
         yield db
     finally:
@@ -255,7 +257,7 @@ def test_the_login_page_names_no_other_procedure(tiny_app: Any) -> None:
 
 
 def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
-    req = client_for(tiny_app, "req")
+    req = client_for(tiny_app, "req", PASSWORD)
     start_page = _html(req.get("/instances/new"))
     assert "小型申请" in start_page
     assert "申请人填写申请，审批人审批。" in start_page
@@ -306,7 +308,7 @@ def test_the_pages_run_it_in_chinese_and_english(tiny_app: Any) -> None:
     assert shown(page, "category") == "Category Hardware"
     assert shown(page, "amount") == "Amount (CNY) 6800"
 
-    appr = client_for(tiny_app, "appr")
+    appr = client_for(tiny_app, "appr", PASSWORD)
     refused = _html(appr.get("/instances/new"), 403)  # the start event lies in another lane
     assert "您的角色不能发起任何流程。" in refused
     assert "服务改进负责人" not in refused
@@ -398,7 +400,7 @@ def test_a_new_step_needs_only_the_diagram_and_a_form(tmp_path: Path) -> None:
     db = fresh_demo_database(f"sqlite:///{tmp_path}/new-step.sqlite3", pack)
     try:
         rt = Runtime(db, pack)
-        rt.upsert_user("appr", "demo", ["Approver"], "老李")
+        rt.upsert_user("appr", PASSWORD, ["Approver"], "老李")
         modeler = Actor("modeler", frozenset({"Modeler"}))
         xml = with_check_budget((folder / "tiny.bpmn").read_text(encoding="utf-8"))
         # the form comes first: a user task without one is refused at deploy

@@ -18,7 +18,12 @@ VARIABLES = (
     "CSI_TIMEZONE",
     "PORT",
     "CSI_PACK",
+    "CSI_LOGIN_LIMIT_USER",
+    "CSI_LOGIN_LIMIT_ADDRESS",
+    "CSI_RATELIMIT_STORAGE",
+    "CSI_PROXIES",
 )
+STRONG_KEY = "9f2c0e7d41b8a35c6e0f9d2a7b14c8e3"
 
 
 @pytest.fixture
@@ -41,6 +46,10 @@ def test_defaults(elsewhere: Path) -> None:
         timezone="Asia/Shanghai",
         port=5000,
         pack="procedure",
+        login_limit_user="5 per minute; 20 per hour",
+        login_limit_address="20 per minute; 100 per hour",
+        ratelimit_storage="memory://",
+        proxies=0,
     )
     assert settings.sqlite_file == elsewhere / "instance" / "csi.sqlite3"
 
@@ -50,23 +59,31 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
         {
             "DATABASE_URL": "postgresql+psycopg://csi@db.example/csi",
             "CSI_INSTANCE_PATH": "/srv/csi",
-            "SECRET_KEY": "s3cret",
+            "SECRET_KEY": STRONG_KEY,
             "CSI_ENV": "production",
             "CSI_LOCALE": "en",
             "CSI_TIMEZONE": "Europe/Berlin",
             "PORT": "8080",
             "CSI_PACK": "/srv/csi/pack",
+            "CSI_LOGIN_LIMIT_USER": "3/minute",
+            "CSI_LOGIN_LIMIT_ADDRESS": "50 per 15 minutes; 200 per day",
+            "CSI_RATELIMIT_STORAGE": "redis://cache.example:6379",
+            "CSI_PROXIES": "1",
         }
     )
     assert settings == Settings(
         instance_path=Path("/srv/csi"),
         database_url="postgresql+psycopg://csi@db.example/csi",
-        secret_key="s3cret",
+        secret_key=STRONG_KEY,
         production=True,
         locale="en",
         timezone="Europe/Berlin",
         port=8080,
         pack="/srv/csi/pack",
+        login_limit_user="3/minute",
+        login_limit_address="50 per 15 minutes; 200 per day",
+        ratelimit_storage="redis://cache.example:6379",
+        proxies=1,
     )
     assert settings.sqlite_file is None
 
@@ -95,7 +112,15 @@ def test_from_env_reads_the_process_environment(
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("CSI_LOCALE", "fr"), ("CSI_LOCALE", "zh"), ("PORT", "http")]
+    ("name", "value"),
+    [
+        ("CSI_LOCALE", "fr"),
+        ("CSI_LOCALE", "zh"),
+        ("PORT", "http"),
+        ("CSI_LOGIN_LIMIT_USER", "many"),
+        ("CSI_LOGIN_LIMIT_ADDRESS", "5 per fortnight"),
+        ("CSI_PROXIES", "all"),
+    ],
 )
 def test_a_setting_out_of_range_is_refused_by_name(elsewhere: Path, name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
