@@ -208,6 +208,8 @@ def _save_instance(
     if seen.completed:
         values["status"] = "completed"
         values["completed_at"] = now
+    if instance.incident is not None:
+        values["incident"] = None  # it moved again: the worker may try its timers anew
     if migrated:
         # The state names elements of the new version from here on: a cold load must
         # start from a snapshot taken on it.

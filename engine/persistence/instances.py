@@ -43,6 +43,7 @@ class LockedInstance:
     snapshot_seq: int
     next_timer_at: datetime | None = None
     record: RecordRow | None = None
+    incident: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ _INSTANCE_COLUMNS = [
     INSTANCE.c.last_hash,
     INSTANCE.c.snapshot_seq,
     INSTANCE.c.next_timer_at,
+    INSTANCE.c.incident,
 ]
 _TASK_COLUMNS = [
     HUMAN_TASK.c.id.label("task_id"),
@@ -116,6 +118,7 @@ def _locked(values: Any) -> LockedInstance:
         snapshot_seq=values["snapshot_seq"],
         next_timer_at=values["next_timer_at"],
         record=row_from(values),
+        incident=values["incident"],
     )
 
 

@@ -180,6 +180,11 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
+    # Why the worker last failed to move the instance on (a timer's command hit a bound
+    # or a rule): {"at", "message", "details"}; the worker leaves it alone until a
+    # command moves it again, which clears this. None is stored as SQL NULL, which the
+    # worker's query looks for (not as JSON null).
+    incident: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 

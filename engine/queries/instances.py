@@ -165,6 +165,7 @@ class InstanceView:
             "active_elements": instance.active_elements,
             "open_tasks": [t.as_dict() for t in self.open_tasks],
             "last_seq": instance.last_seq,
+            "incident": instance.incident,
         }
 
 

@@ -114,6 +114,8 @@ class InstanceRow:
     updated_at: datetime
     completed_at: datetime | None
     parent_instance_id: int | None
+    # why the worker could not move it on (engine.commands.timers), None: nothing to say
+    incident: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.deadline import quickly
 from tests.helpers.diagrams import diagram
 from tests.helpers.doors import ApiDoor, RuntimeDoor
+from tests.helpers.pages import client_for
 
 # Before: a 500 (the due date ran past the year 9999), 25 s then a 500, a thread
 # spinning for ever.
@@ -366,12 +367,9 @@ def test_a_loop_the_engine_would_lose_track_of_is_refused(
     assert facts(db) == before
 
 
-def test_a_bound_a_timer_hits_is_logged_and_changes_nothing(
-    db: Database, actors: dict[str, Actor], caplog: pytest.LogCaptureFixture
-) -> None:
-    """No one waits for the worker's answer: the refusal goes to the log, and the
-    instance stays as it was, still due."""
-    xml = diagram(
+def _fan_out_later(owners: int) -> bytes:
+    """A timer, then a script that lists `owners` process owners, then a task each."""
+    return diagram(
         "fan_out_later",
         f"""
         <bpmn:startEvent id="start" />
@@ -380,7 +378,7 @@ def test_a_bound_a_timer_hits_is_logged_and_changes_nothing(
             <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT1H"</bpmn:timeDuration>
           </bpmn:timerEventDefinition>
         </bpmn:intermediateCatchEvent>
-        <bpmn:scriptTask id="compute"><bpmn:script>owners = ['po1'] * 101</bpmn:script></bpmn:scriptTask>
+        <bpmn:scriptTask id="compute"><bpmn:script>owners = ['po1'] * {owners}</bpmn:script></bpmn:scriptTask>
         {_fanning_out(COLLECTION)}
         <bpmn:endEvent id="end" />
         """,
@@ -389,12 +387,40 @@ def test_a_bound_a_timer_hits_is_logged_and_changes_nothing(
         ("compute", "propose_metrics"),
         ("propose_metrics", "end"),
     )
+
+
+def test_a_bound_a_timer_hits_is_an_incident_the_instance_page_shows(
+    db: Database, app: Flask, actors: dict[str, Actor], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No one waits for the worker's answer: the refusal goes to the log and onto the
+    instance as its incident, the instance stays as it was, and the worker leaves it
+    alone until a command moves it (here onto a mended version)."""
     clock = FakeClock()
     rt = Runtime(db, clock=clock)
-    rt.deploy(actors["admin"], xml, "fan_out_later.bpmn")
-    rt.start_instance(actors["owner"], "fan_out_later")
+    admin = actors["admin"]
+    rt.deploy(admin, _fan_out_later(101), "fan_out_later.bpmn")
+    iid = rt.start_instance(actors["owner"], "fan_out_later").instance_id
     before = facts(db)
+    later = clock.advance(timedelta(hours=2))
     with caplog.at_level(logging.ERROR, logger="engine.commands.timers"), quickly():
-        assert rt.fire_due_timers(clock.advance(timedelta(hours=2))) == []
+        assert rt.fire_due_timers(later) == []
     assert "makes at most 100" in caplog.text
     assert facts(db) == before
+    incident = rt.queries.instance(admin, iid).instance.incident
+    assert incident is not None
+    assert list(incident["details"]) == ["propose_metrics"]
+    assert "makes at most 100" in incident["message"]
+    page = client_for(app, "owner").get(f"/instances/{iid}").get_data(as_text=True)
+    assert "后台任务未能推进此实例" in page  # "The worker could not move this instance on"
+    assert "makes at most 100" in page
+
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="engine.commands.timers"):
+        assert rt.fire_due_timers(later) == []  # left alone: it would fail the same way
+    assert caplog.text == ""
+
+    rt.deploy(admin, _fan_out_later(3), "fan_out_later.bpmn")
+    rt.migrate_instance(iid, admin)
+    assert rt.queries.instance(admin, iid).instance.incident is None
+    assert rt.fire_due_timers(clock.advance(timedelta(hours=1))) == [iid]
+    assert len(rt.queries.instance(admin, iid).open_tasks) == 3
