@@ -84,7 +84,7 @@ def test_a_killed_worker_loses_no_acknowledged_command(
 
     # Every instance, the one cut off mid-command included, verifies and replays.
     rt = Runtime(committed_db)
-    instance_ids = rt.queries.instance_ids(SYSTEM)
+    instance_ids = rt.queries.chains(SYSTEM)
     assert started <= set(instance_ids)
     for instance_id in instance_ids:
         assert rt.queries.verify(SYSTEM, instance_id).ok, instance_id

@@ -31,6 +31,7 @@ from tests.helpers.api import bearer
 from tests.helpers.databases import foreign_keys_off
 from tests.helpers.pages import client_for, csrf_token
 from web import cli, create_app
+from web.cli import os_user
 
 UNREADABLE = "此事件无法读取。"
 
@@ -281,7 +282,7 @@ def test_a_corrupted_state_is_refused_reported_and_rebuilt(site: Site, corrupt: 
     assert again.exit_code == 2
     assert "matches its history" in again.output
     history = site.api("auditor", f"/instances/{iid}/history").json
-    assert [(e["type"], e["actor"]) for e in history][-1] == ("state_repaired", "cli")
+    assert [(e["type"], e["actor"]) for e in history][-1] == ("state_repaired", f"cli:{os_user()}")
     assert site.csi("replay", iid).exit_code == 0
     assert site.csi("verify-audit").exit_code == 0
     done = site.api("owner", f"/tasks/{task}/complete", {"data": REGISTER})
