@@ -82,7 +82,9 @@ class TaskRows:
         expression = model.task_label if model is not None else None
         if expression:
             try:
-                value = expressions.evaluate_over(expression, task.data)
+                value = expressions.evaluate_over(
+                    expression, task.data, stepping.allowance_of(task)
+                )
             except Exception as exc:  # a label must never stop a command
                 log.info("task_label of %s: %s", task.workflow.spec.name, exc)
                 value = None

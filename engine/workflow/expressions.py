@@ -662,13 +662,13 @@ def evaluate(source: str, names: Mapping[str, Any], allowance: Allowance | None 
         work.settle()
 
 
-def evaluate_over(source: str, data: Mapping[str, Any]) -> Any:
+def evaluate_over(source: str, data: Mapping[str, Any], allowance: Allowance | None = None) -> Any:
     """Evaluate over instance data in which a variable not set yet reads as None (forms
     prefill and check over data that a later step may not have yet)."""
     names = dict(data)
     for variable in names_in(source):
         names.setdefault(variable, None)
-    return evaluate(source, names)
+    return evaluate(source, names, allowance)
 
 
 def execute(

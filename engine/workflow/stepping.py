@@ -19,6 +19,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
@@ -168,10 +169,17 @@ def assignee_of(task: Task) -> str | None:
     if not expression:
         return None
     try:
-        value = expressions.evaluate(expression, task.data)
+        value = expressions.evaluate(expression, task.data, allowance_of(task))
     except Exception:
         return None
     return str(value) if isinstance(value, str | int) else None
+
+
+def allowance_of(task: Task) -> expressions.Allowance | None:
+    """The allowance of the command moving `task`'s workflow: what the pages' rows
+    evaluate for its tasks (assignee, label) counts against the command too."""
+    allowance = getattr(task.workflow.script_engine, "allowance", None)
+    return allowance if isinstance(allowance, expressions.Allowance) else None
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Task]:
@@ -210,24 +218,29 @@ class _EngineSteps:
             )
 
 
+_REFRESHED_EVENTS = (TimerEventDefinition, MultipleEventDefinition)
+
+
 def _refuse_stalled(workflow: BpmnWorkflow) -> None:
     """Refuse the command when SpiffWorkflow stopped with an engine task still ready:
     it finds none deeper than SPIFF_MAX_DEPTH levels in the task tree (compaction
     cannot cut the tree inside open parallel branches), and the instance would stay
-    running with nothing to do. Timers the last refresh found due wait for the worker."""
+    running with nothing to do. Timer events its last refresh found due wait for the
+    worker, as they always did."""
     for flow in [workflow, *workflow.subprocesses.values()]:
         for task in flow.tasks.values():
             if (
                 task.state == TaskState.READY
                 and not task.task_spec.manual
                 and not isinstance(
-                    getattr(task.task_spec, "event_definition", None), TimerEventDefinition
+                    getattr(task.task_spec, "event_definition", None), _REFRESHED_EVENTS
                 )
             ):
                 raise bounds.refusal(
                     task,
-                    f"the engine stopped before this step, {task.depth} levels deep in the "
-                    f"task tree (SpiffWorkflow looks no deeper than {bounds.SPIFF_MAX_DEPTH})",
+                    f"the engine left this step ready without running it ({task.depth} "
+                    "levels deep in the task tree; SpiffWorkflow looks no deeper than "
+                    f"{bounds.SPIFF_MAX_DEPTH})",
                 )
 
 

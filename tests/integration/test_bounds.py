@@ -351,6 +351,27 @@ def test_work_within_the_bounds_runs(
     assert len(result.open_tasks) == open_tasks
 
 
+def test_what_a_command_evaluates_for_its_task_rows_counts_against_it_too(
+    db: Database, actors: dict[str, Actor]
+) -> None:
+    """Each instance's `assignee` costs 1.8 million steps: a hundred of them would take
+    half a minute, but the command's allowance runs out after five; the rest get none."""
+    heavy = "'po1' if [[0] * 1000] * 900 == [[0] * 1000] * 900 else 'po2'"
+    xml = _multi_instance("owners = ['po1'] * 100", COLLECTION).replace(
+        b'<bpmn:userTask id="propose_metrics">',
+        b'<bpmn:userTask id="propose_metrics"><bpmn:extensionElements><spiffworkflow:properties>'
+        + f'<spiffworkflow:property name="assignee" value="{escape(heavy)}" />'.encode()
+        + b"</spiffworkflow:properties></bpmn:extensionElements>",
+    )
+    rt = Runtime(db)
+    rt.deploy(actors["admin"], xml, "fan_out.bpmn")
+    with quickly(5.0):
+        iid = rt.start_instance(actors["owner"], "fan_out").instance_id
+    assignees = [t.assignee for t in rt.queries.instance(actors["admin"], iid).open_tasks]
+    assert assignees.count("po1") == 5
+    assert assignees.count(None) == 95
+
+
 def test_a_loop_the_engine_would_lose_track_of_is_refused(
     db: Database, actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
