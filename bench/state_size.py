@@ -22,7 +22,7 @@ from engine.audit.chain import canonical_json
 from engine.persistence.models import Event, HumanTask, Instance, WorkflowState
 from engine.runtime import Runtime
 from engine.workflow.compaction import CsiWorkflow
-from engine.workflow.serializer import StateSerializer
+from engine.workflow.serializer import StateSerializer, spiff_config
 from tests.helpers.actors import actors_of
 
 
@@ -38,7 +38,7 @@ def measure() -> dict[str, Any]:
             assert state is not None
             without_spec = len(state.state.encode("utf-8"))
             workflow = StateSerializer().loads(state.state, parsed)
-            config = {**SPIFF_CONFIG, CsiWorkflow: SPIFF_CONFIG[BpmnWorkflow]}
+            config = {**spiff_config(), CsiWorkflow: SPIFF_CONFIG[BpmnWorkflow]}
             spiff = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
             with_spec = len(spiff.serialize_json(workflow).encode("utf-8"))
             events = list(session.scalars(select(Event).where(Event.instance_id == iid)))

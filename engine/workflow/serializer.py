@@ -49,15 +49,22 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+def spiff_config() -> dict[Any, Any]:
+    """SpiffWorkflow's serializer configuration, with the engine's spec classes
+    (engine.workflow.bounds) converted like the classes they extend."""
+    config = dict(SPIFF_CONFIG)
+    for spiff_class, bounded in BOUNDED.items():
+        config[bounded] = config[spiff_class]
+    return config
+
+
 class StateSerializer:
     """Built once per app; stateless afterwards, so threads may share it."""
 
     def __init__(self) -> None:
-        config = dict(SPIFF_CONFIG)
+        config = spiff_config()
         config[BpmnWorkflow] = _SpeclessWorkflowConverter
         config[CsiWorkflow] = _SpeclessWorkflowConverter
-        for spiff_class, bounded in BOUNDED.items():
-            config[bounded] = config[spiff_class]
         self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
     @property
