@@ -8,7 +8,10 @@ reads os.environ for its configuration.
 - `SECRET_KEY`: required when `CSI_ENV=production`;
 - `CSI_ENV`: `production` refuses demo users and requires a secret key;
 - `CSI_LOCALE` (`zh_CN` or `en`), `CSI_TIMEZONE` (default Asia/Shanghai), `PORT`;
-- `CSI_PACK`: the procedure pack to run (a module name or a folder; `procedure`).
+- `CSI_PACK`: the procedure pack to run (a module name or a folder; `procedure`);
+- `CSI_MAX_REQUEST_BYTES`: the largest request body the web app reads (default 4 MiB,
+  room for the largest diagram an upload may carry); a larger one is answered 413
+  before it is read.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from engine.pack import DEFAULT_PACK
 
 # The languages the pages come in (web/translations holds zh_CN; msgids are English).
 LOCALES = ("zh_CN", "en")
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Settings:
     timezone: str
     port: int
     pack: str
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,12 @@ class Settings:
         port = env.get("PORT") or "5000"
         if not port.isdigit():
             raise ValueError(f"PORT must be a port number, not {port!r}")
+        max_request = env.get("CSI_MAX_REQUEST_BYTES") or str(DEFAULT_MAX_REQUEST_BYTES)
+        if not max_request.isdigit() or int(max_request) < 1024:
+            raise ValueError(
+                f"CSI_MAX_REQUEST_BYTES must be a number of bytes (at least 1024), "
+                f"not {max_request!r}"
+            )
         return cls(
             instance_path=instance_path,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
@@ -56,6 +67,7 @@ class Settings:
             timezone=env.get("CSI_TIMEZONE") or "Asia/Shanghai",
             port=int(port),
             pack=env.get("CSI_PACK") or DEFAULT_PACK,
+            max_request_bytes=int(max_request),
         )
 
     @property

@@ -18,6 +18,7 @@ VARIABLES = (
     "CSI_TIMEZONE",
     "PORT",
     "CSI_PACK",
+    "CSI_MAX_REQUEST_BYTES",
 )
 
 
@@ -56,6 +57,7 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
             "CSI_TIMEZONE": "Europe/Berlin",
             "PORT": "8080",
             "CSI_PACK": "/srv/csi/pack",
+            "CSI_MAX_REQUEST_BYTES": "65536",
         }
     )
     assert settings == Settings(
@@ -67,6 +69,7 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
         timezone="Europe/Berlin",
         port=8080,
         pack="/srv/csi/pack",
+        max_request_bytes=65536,
     )
     assert settings.sqlite_file is None
 
@@ -95,7 +98,14 @@ def test_from_env_reads_the_process_environment(
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("CSI_LOCALE", "fr"), ("CSI_LOCALE", "zh"), ("PORT", "http")]
+    ("name", "value"),
+    [
+        ("CSI_LOCALE", "fr"),
+        ("CSI_LOCALE", "zh"),
+        ("PORT", "http"),
+        ("CSI_MAX_REQUEST_BYTES", "4MB"),
+        ("CSI_MAX_REQUEST_BYTES", "10"),
+    ],
 )
 def test_a_setting_out_of_range_is_refused_by_name(elsewhere: Path, name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
