@@ -70,8 +70,8 @@ def _refuse_unstorable_text() -> None:
     if request.mimetype in FORM_TYPES:
         fields += request.form.items(multi=True)
     for name, value in fields:
-        if not (storable(name) and storable(value)):
-            where = name if storable(name) else ""
+        if not (storable(name or "") and storable(value or "")):
+            where = name if storable(name or "") else ""
             raise ValidationFailed(f"the request {UNSTORABLE}", {where: [UNSTORABLE]})
 
 
