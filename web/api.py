@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from engine.access import Actor
 from engine.errors import NotFound, ValidationFailed
@@ -41,6 +42,15 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def actor() -> Actor:
     user: SignedInUser = g.api_user
     return user.actor
+
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """The API's OpenAPI 3.1 description (written by hand beside this module)."""
+    return Response(OPENAPI.read_bytes(), mimetype="application/json")
 
 
 @bp.post("/auth/token")
