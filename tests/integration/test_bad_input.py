@@ -238,17 +238,25 @@ def test_a_refusal_never_echoes_the_value(api: ApiDoor, client: FlaskClient) -> 
     iid = api.start("owner")
     task = api.tasks("owner", iid)[0]
     value = "ECHO" * 250_000  # 1 MB
-    response = client.post(
+    oversized = client.post(
         f"/api/v1/tasks/{task['id']}/complete",
-        json={"data": {**REGISTER, "description": value, "reference": [value]}},
+        json={"data": {**REGISTER, "description": value}},
         headers=api.headers("owner"),
     )
-    body = assert_json_error(response, 422, "invalid")
+    body = assert_json_error(oversized, 422, "invalid")
+    assert body["details"] == {"description": ["at most 4000 characters"]}
+    assert "ECHO" not in oversized.get_data(as_text=True)
+    wrong = client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json={"data": {**REGISTER, "source": "ECHO", "reference": ["ECHO"], "ECHO": 1}},
+        headers=api.headers("owner"),
+    )
+    body = assert_json_error(wrong, 422, "invalid")
     assert body["details"] == {
-        "description": ["at most 4000 characters"],
+        "ECHO": ["unknown field"],  # a key is named, never a value
         "reference": ["must be of type string"],
+        "source": ["not one of the allowed values"],
     }
-    assert "ECHO" not in response.get_data(as_text=True)
 
 
 # -- ids beyond what the database holds ----------------------------------------------------------
