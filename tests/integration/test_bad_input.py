@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,7 +15,7 @@ from engine.access import Actor
 from engine.errors import ValidationFailed
 from engine.forms.options import OptionSource
 from engine.forms.validation import validate_submission
-from engine.inputs import MAX_DEPTH
+from engine.inputs import MAX_DEPTH, storable
 from engine.persistence.database import Database
 from engine.persistence.models import Event, Instance
 from engine.runtime import Runtime
@@ -386,3 +387,33 @@ def test_nul_in_a_form_field_is_422_and_the_task_stays(
     )
     assert response.status_code == 422
     assert counts(db) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_form_post_carrying_the_bytes_of_a_lone_surrogate_is_no_server_error(
+    api: ApiDoor, app: Any, content_type: str
+) -> None:
+    """A form cannot carry a lone surrogate itself: its UTF-8-like bytes (ED BF BF) are
+    no UTF-8, and they arrive as text every store keeps."""
+    iid = api.start("owner")
+    task = api.tasks("owner", iid)[0]
+    owner = client_for(app, "owner")
+    token = csrf_token(owner, f"/tasks/{task['id']}")
+    fields = {"source": "customer_feedback", "process_owners": "po1", "csrf_token": token}
+    surrogate_bytes = b"\xed\xbf\xbf"
+    if content_type == "multipart/form-data":
+        parts = [(k, v.encode()) for k, v in fields.items()] + [("description", surrogate_bytes)]
+        body = b"".join(
+            b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v)
+            for k, v in parts
+        )
+        content_type += "; boundary=b"
+        body += b"--b--\r\n"
+    else:
+        body = ("&".join(f"{k}={v}" for k, v in fields.items()) + "&description=").encode()
+        body += quote_from_bytes(surrogate_bytes).encode()
+    response = owner.post(f"/tasks/{task['id']}", data=body, content_type=content_type)
+    assert response.status_code == 302
+    assert storable(api.instance(iid)["data"]["description"])
