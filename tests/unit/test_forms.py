@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.errors import NotFound, ValidationFailed
-from engine.forms.library import Form, parse_form
+from engine.forms.library import Form, FormLibrary, parse_form
 from engine.forms.options import (
     KnownOptions,
     OptionSource,
@@ -19,6 +19,7 @@ from engine.forms.options import (
 )
 from engine.forms.prefill import Lookups, defaults, prefill
 from engine.pack import Prefill
+from procedure import PACK
 
 
 def _never(data: Any, lookups: Any) -> Any:
@@ -232,6 +233,12 @@ def test_fixed_values_bound_a_field_without_further_keywords() -> None:
         rows={"type": "array", "maxItems": 3, "items": props(c=STRING)},
     )
     assert form_of(schema).fields == ["kind", "fixed", "done", "n", "rows"]
+
+
+@pytest.mark.parametrize("key", FormLibrary.of(PACK).task_ids())
+def test_every_bundled_form_loads_and_so_bounds_what_it_accepts(key: str) -> None:
+    form = FormLibrary.of(PACK).get(key)
+    assert form.key == key
 
 
 @pytest.mark.parametrize("name", ["sorted", "set", "get", "class", "None", "_x", "a-b", "1a"])
