@@ -18,6 +18,9 @@ reads os.environ for its configuration.
   process) or a store every worker shares, e.g. `redis://host:6379`;
 - `CSI_PROXIES`: how many reverse proxies in front of the app to trust for the
   client's address and scheme (`X-Forwarded-For`/`-Proto`; default 0).
+- `CSI_MAX_REQUEST_BYTES`: the largest request body the web app reads (default 4 MiB,
+  room for the largest diagram an upload may carry); a larger one is answered 413
+  before it is read.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from engine.pack import DEFAULT_PACK
 
 # The languages the pages come in (web/translations holds zh_CN; msgids are English).
 LOCALES = ("zh_CN", "en")
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 DEFAULT_LOGIN_LIMIT_USER = "5 per minute; 20 per hour"
 DEFAULT_LOGIN_LIMIT_ADDRESS = "20 per minute; 100 per hour"
@@ -77,6 +81,7 @@ class Settings:
     login_limit_address: str = DEFAULT_LOGIN_LIMIT_ADDRESS
     ratelimit_storage: str = "memory://"
     proxies: int = 0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +100,12 @@ class Settings:
         secret_key = env.get("SECRET_KEY") or None
         if production and secret_key is not None and (problem := secret_key_problem(secret_key)):
             raise ValueError(problem)
+        max_request = env.get("CSI_MAX_REQUEST_BYTES") or str(DEFAULT_MAX_REQUEST_BYTES)
+        if not max_request.isdigit() or int(max_request) < 1024:
+            raise ValueError(
+                f"CSI_MAX_REQUEST_BYTES must be a number of bytes (at least 1024), "
+                f"not {max_request!r}"
+            )
         return cls(
             instance_path=instance_path,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
@@ -108,6 +119,7 @@ class Settings:
             login_limit_address=_limit(env, "CSI_LOGIN_LIMIT_ADDRESS", DEFAULT_LOGIN_LIMIT_ADDRESS),
             ratelimit_storage=env.get("CSI_RATELIMIT_STORAGE") or "memory://",
             proxies=int(proxies),
+            max_request_bytes=int(max_request),
         )
 
     @property

@@ -148,7 +148,7 @@ class Driver:
             assert len(mine) == 1, (owner, mine)
             self.door.complete(owner, mine[0]["id"], values_for(owner, avail, mttr))
 
-    def run(self) -> CycleResult:
+    def run(self, next_cycle: bool = False) -> CycleResult:
         iid = self.door.start("owner")
         self.do("owner", iid, "register_input", REGISTER)
 
@@ -268,5 +268,6 @@ class Driver:
                 "result": "effective",
             },
         )
-        self.do("owner", iid, "close_improvement", {"summary": "目标达成", "next_cycle": False})
+        closing = {"summary": "目标达成", "next_cycle": next_cycle}
+        self.do("owner", iid, "close_improvement", closing)
         return CycleResult(iid, gaps, seen, self.door.instance(iid))

@@ -101,6 +101,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WORKER_INTERVAL=5.0,
         DATABASE_URL=settings.database_url,
         PACK=settings.pack,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )
     if config:
         app.config.update(config)
@@ -125,8 +126,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login = LoginManager(app)
     login.login_view = "auth.login"
 
-    from web import admin, api, audit, auth, errors, inbox, instances, security, tasks, ui
+    from web import admin, api, audit, auth, errors, inbox, inputs, instances, security, tasks, ui
 
+    inputs.install(app)
     login.user_loader(auth.load_user)
     for blueprint in (auth.bp, inbox.bp, tasks.bp, instances.bp, audit.bp, admin.bp, api.bp):
         app.register_blueprint(blueprint)

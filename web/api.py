@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from engine.access import Actor
 from engine.errors import NotFound, ValidationFailed
+from engine.inputs import is_id
 from web import backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
+from web.inputs import FORM_TYPES, int_arg, json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -41,21 +44,23 @@ def actor() -> Actor:
     return user.actor
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        if request.get_data(cache=True).strip():
-            raise ValidationFailed("the body is not valid JSON", {"": ["not JSON"]})
-        body = {}
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object", {"": ["not an object"]})
-    return body
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """The API's OpenAPI 3.1 description (written by hand beside this module)."""
+    return Response(OPENAPI.read_bytes(), mimetype="application/json")
 
 
 @bp.post("/auth/token")
 def token() -> Any:
-    body = request.get_json(silent=True) or request.form
-    user = check_password(str(body.get("username", "")), str(body.get("password", "")))
+    body: Any = request.form if request.mimetype in FORM_TYPES else json_body()
+    given = {k: body.get(k, "") for k in ("username", "password")}
+    wrong = {k: ["not a string"] for k, v in given.items() if not isinstance(v, str)}
+    if wrong:
+        raise ValidationFailed("username and password are strings", wrong)
+    user = check_password(given["username"], given["password"])
     if user is None:
         raise Unauthorized("wrong username or password")
     return jsonify({"token": issue_token(user), "token_type": "Bearer", "username": user.username})
@@ -64,7 +69,7 @@ def token() -> Any:
 @bp.get("/tasks")
 @token_required
 def list_tasks() -> Any:
-    instance = request.args.get("instance", type=int)
+    instance = int_arg("instance")
     return jsonify([t.as_dict() for t in backend().queries.inbox(actor(), instance)])
 
 
@@ -102,7 +107,7 @@ def unclaim(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/complete")
 @token_required
 def complete(task_id: str) -> Any:
-    body = _json_body()
+    body = json_body()
     data = body.get("data", body) if isinstance(body.get("data"), dict) else body
     result = backend().runtime.complete_task(task_id, actor(), data)
     return jsonify(
@@ -119,9 +124,10 @@ def complete(task_id: str) -> Any:
 @bp.post("/instances")
 @token_required
 def start() -> Any:
-    body = _json_body()
+    body = json_body()
     process = body.get("process")
-    data = body.get("data") or {}
+    data = body.get("data")
+    data = {} if data is None else data
     result = backend().runtime.start_instance(actor(), process, data)
     return jsonify(
         {"id": result.instance_id, "status": result.status, "open_tasks": result.open_tasks}
@@ -137,10 +143,9 @@ def get_instance(instance_id: int) -> Any:
 @bp.post("/instances/<int:instance_id>/migrate")
 @token_required
 def migrate_instance(instance_id: int) -> Any:
-    body = _json_body()
-    version = body.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise ValidationFailed("version must be a number", {"version": ["not an integer"]})
+    version = json_body().get("version")
+    if version is not None and not is_id(version):
+        raise ValidationFailed("version must be a version number", {"version": ["not a version"]})
     result = backend().runtime.migrate_instance(instance_id, actor(), version)
     return jsonify(
         {"id": result.instance_id, "status": result.status, "open_tasks": result.open_tasks}
@@ -162,7 +167,7 @@ def verify(instance_id: int) -> Any:
 @bp.get("/instances/<int:instance_id>/replay")
 @token_required
 def replay_instance(instance_id: int) -> Any:
-    step = request.args.get("step", type=int)
+    step = int_arg("step", lowest=0)
     return jsonify(backend().queries.replay(actor(), instance_id, step).as_dict())
 
 

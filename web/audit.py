@@ -23,6 +23,7 @@ from engine.errors import NotFound
 from engine.queries import audit as audit_queries
 from engine.workflow.model import Element
 from web import backend, ui
+from web.inputs import int_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -89,7 +90,7 @@ def _fragments(step: audit_queries.StepView, elements: dict[str, Element]) -> di
 @bp.get("/instances/<int:instance_id>")
 def instance(instance_id: int) -> Any:
     view, step_no, step = backend().queries.audit_view(
-        current_user.actor, instance_id, request.args.get("step", type=int)
+        current_user.actor, instance_id, int_arg("step", lowest=0)
     )
     elements = backend().queries.elements_of(view.instance)
     main, other = _split(step.state)

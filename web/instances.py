@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from engine.errors import Forbidden, NotFound
 from web import backend, ui
+from web.inputs import int_arg
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -82,7 +83,7 @@ def show(instance_id: int) -> Any:
 @bp.post("/<int:instance_id>/migrate")
 @login_required
 def migrate(instance_id: int) -> Any:
-    version = request.form.get("version", type=int)
+    version = int_arg("version", request.form)
     backend().runtime.migrate_instance(instance_id, current_user.actor, version)
     now_on = backend().queries.instance(current_user.actor, instance_id, with_events=False)
     flash(
@@ -97,9 +98,7 @@ def migrate(instance_id: int) -> Any:
 def diagram(instance_id: int) -> Any:
     """The instance's diagram; `?definition=<id>` another version of its process (the
     audit console shows each step on the version the instance ran on then)."""
-    xml = backend().queries.diagram(
-        current_user.actor, instance_id, request.args.get("definition", type=int)
-    )
+    xml = backend().queries.diagram(current_user.actor, instance_id, int_arg("definition"))
     return Response(
         xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"}
     )

@@ -3,6 +3,7 @@ the pack's successor rule when an instance completes (4.8, the next cycle)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +13,16 @@ from engine.access import Actor
 from engine.audit.chain import EVENT_TABLE, GENESIS_HASH, EventLog
 from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_work
 from engine.commands.progress import CommandResult, Moving, engine_for
-from engine.errors import ValidationFailed
-from engine.forms.validation import plain_json
+from engine.errors import NotFound, ValidationFailed
+from engine.forms.validation import validate_start
+from engine.inputs import plain_json
 from engine.persistence.database import is_postgres
 from engine.persistence.instances import INSTANCE, LockedInstance
 from engine.projections import records
-from engine.workflow import definitions, stepping
+from engine.workflow import definitions, expressions, stepping
+from engine.workflow.model import ProcessModel
+
+_PROCESS_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 
 # SQLite gives a new row the highest id + 1: once the newest instance row is deleted (by
 # hand, around the application), that is the id of a chain still in the log, which every
@@ -42,6 +47,10 @@ def start_instance(
     process = process_id or ctx.pack.main_process
     if not process:
         raise ValidationFailed("name the process to start", {"process": ["required"]})
+    if not isinstance(process, str):
+        raise ValidationFailed("the process is named by a string", {"process": ["not a string"]})
+    if not _PROCESS_ID.fullmatch(process):
+        raise NotFound("no deployed process of that name")
     with unit_of_work(ctx) as unit:
         result = start_in(unit, actor, process, data if data is not None else {}, checked=True)
         return start_successor(unit, result, actor, process)
@@ -56,14 +65,17 @@ def start_in(
     *,
     checked: bool = False,
 ) -> CommandResult:
-    """Start an instance inside the command `unit` (`checked`: the actor must be one who
-    may start it; a successor started by the engine is not checked)."""
-    data = plain_json(data, "initial data")
-    bad = [k for k in data if not k.isidentifier() or k.startswith("_")]
+    """Start an instance inside the command `unit`. `checked`: a person asked, so they
+    must be one who may start it, and the initial data must be what the start form
+    accepts; a successor started by the pack's rule is the engine's own data and is
+    not checked against the form (it carries more than a person may type)."""
+    data = plain_json(data, "initial data", "data")
+    bad = sorted(k for k in data if not k.isidentifier() or expressions.is_reserved(k))
     if bad:
         raise ValidationFailed(
-            "variable names must be identifiers without a leading '_'",
-            {f"data/{k}": ["bad name"] for k in bad},
+            "variable names must be identifiers that shadow nothing the engine provides "
+            "(its functions, Python keywords, names starting with '_')",
+            {f"data/{k}": ["reserved or not a name"] for k in bad},
         )
     session, ctx = unit.session, unit.ctx
     definition = definitions.latest(session, process_id)
@@ -79,6 +91,7 @@ def start_in(
         ctx.policy.require_start(
             actor, process_id, model.starter_lanes if model is not None else ()
         )
+        _check_start_data(ctx, model, data)
     now = ctx.clock()
     chosen = {} if is_postgres(session) else {"id": session.scalar(_NEXT_SQLITE_ID)}
     instance_id = session.execute(
@@ -123,6 +136,13 @@ def start_in(
         "record_number": instance.record.number if instance.record else None,
     }
     return moving.record(("instance_started", None, None, payload), actor)
+
+
+def _check_start_data(
+    ctx: CommandContext, model: ProcessModel | None, data: dict[str, Any]
+) -> None:
+    forms = [ctx.forms.get(k) for k in (model.start_forms if model else ()) if ctx.forms.has(k)]
+    validate_start(forms, data)
 
 
 def start_successor(

@@ -160,7 +160,57 @@ def parse_form(
     except (UnsafeExpression, ValueError, KeyError, TypeError) as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise ValidationFailed(f"form {key}: {message}", {key: [message]}) from exc
+    problems = _unbounded(schema) + _reserved_fields(schema)
+    if problems:
+        raise ValidationFailed(f"form {key}: {problems[0]}", {key: problems})
     return Form(**{**form.__dict__, "inputs": inputs})
+
+
+def _unbounded(schema: Mapping[str, Any], path: str = "") -> list[str]:
+    """What lets a submission grow without bound: a string without `maxLength`, an array
+    without `maxItems`, an object open to any other key, a field without a type. Every
+    form must bound what it accepts (a fixed `enum` or `const` bounds a value too), so
+    that no submission can hold a command (and the instance's lock) for long.
+    Subschemas combined with `allOf`, `if`/`then` … only narrow what this tree admits,
+    so the tree itself is what must be bounded."""
+    where = path or "the schema"
+    if "enum" in schema or "const" in schema:
+        return []
+    kind = schema.get("type")
+    types = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    problems = []
+    if not types:
+        problems.append(f"{where} declares no type")
+    if "string" in types and not isinstance(schema.get("maxLength"), int):
+        problems.append(f"{where}: a string needs maxLength")
+    if "array" in types:
+        if not isinstance(schema.get("maxItems"), int):
+            problems.append(f"{where}: an array needs maxItems")
+        items = schema.get("items")
+        if isinstance(items, dict):
+            problems += _unbounded(items, f"{path}/items" if path else "items")
+        elif items is not False:
+            problems.append(f"{where}: an array needs a schema for its items")
+    if "object" in types:
+        if schema.get("additionalProperties") is not False:
+            problems.append(f"{where}: an object needs additionalProperties false")
+        for name, prop in (schema.get("properties") or {}).items():
+            inner = f"{path}/{name}" if path else str(name)
+            if isinstance(prop, dict):
+                problems += _unbounded(prop, inner)
+            else:
+                problems.append(f"{inner} is not a schema")
+    return problems
+
+
+def _reserved_fields(schema: Mapping[str, Any]) -> list[str]:
+    """A form's fields become instance variables: each must be a name expressions can
+    read and that shadows nothing the evaluator provides."""
+    return [
+        f"field name {name!r} is reserved or not a name"
+        for name in schema.get("properties") or {}
+        if not str(name).isidentifier() or expressions.is_reserved(str(name))
+    ]
 
 
 def _inputs(form: Form, prefills: Mapping[str, Prefill]) -> frozenset[str]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import chain, replay, state
 from engine.errors import NotFound
+from engine.inputs import parse_id
 from engine.pack import Pack
 from engine.persistence.models import Event, Instance, Record, User
 from engine.queries.instances import definitions_of, event_dicts, instance_view
@@ -93,8 +94,8 @@ def search(
     if filters.number:
         text = filters.number.upper()
         match = func.upper(Record.number).contains(text, autoescape=True)
-        plain = text.lstrip("#")
-        query = query.where(or_(match, Instance.id == int(plain)) if plain.isdigit() else match)
+        instance_id = parse_id(text.lstrip("#"))
+        query = query.where(or_(match, Instance.id == instance_id) if instance_id else match)
     if filters.source:
         query = query.where(Record.source == filters.source)
     if filters.status:
@@ -105,11 +106,13 @@ def search(
         end = _day_start(filters.started_to + timedelta(days=1), zone)
         query = query.where(Instance.started_at < end)
     if filters.person:
-        # A username or a display name, any case, in part: "po1", "PO1", "张".
-        pattern = f"%{filters.person.lower()}%"
+        # A username or a display name, any case, in part: "po1", "PO1", "张"; the text
+        # is matched as it is (`%` and `_` are escaped, not wildcards).
+        person = filters.person.lower()
         people = select(User.username).where(
             or_(
-                func.lower(User.username).like(pattern), func.lower(User.display_name).like(pattern)
+                func.lower(User.username).contains(person, autoescape=True),
+                func.lower(User.display_name).contains(person, autoescape=True),
             )
         )
         acted = exists().where(Event.instance_id == Instance.id, Event.actor.in_(people))

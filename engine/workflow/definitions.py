@@ -14,10 +14,14 @@ from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import NotFound, ValidationFailed
+from engine.inputs import storable
 from engine.persistence.models import ProcessDefinition
 from engine.workflow.parsing import ParsedSpecs, parsed_specs
-from engine.workflow.safe_xml import content_hash, safe_tree
+from engine.workflow.safe_xml import content_hash, safe_tree, utf8_text
 from engine.workflow.validation import DiagramRules, validate_tree
+
+# The column holds 256; a longer name is refused rather than cut (errors name the file).
+MAX_FILENAME_CHARS = 200
 
 
 @dataclass
@@ -36,11 +40,16 @@ def deploy(
     at: datetime | None = None,
 ) -> Deployed:
     """Validate and store one BPMN file; the same content again returns its version."""
+    if len(filename) > MAX_FILENAME_CHARS or not storable(filename):
+        raise ValidationFailed(
+            f"the file name must be at most {MAX_FILENAME_CHARS} storable characters",
+            {"filename": ["too long or not storable"]},
+        )
     tree = safe_tree(xml, filename)
     report = validate_tree(tree, rules, filename)
     # The file must also parse as SpiffWorkflow sees it, against what it calls.
     digest = content_hash(xml)
-    text = xml.decode("utf-8")
+    text = utf8_text(xml, filename)
     definitions: list[ProcessDefinition] = []
     created = False
     for pid, name in report.processes.items():

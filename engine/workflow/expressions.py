@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import keyword
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -91,6 +92,13 @@ SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "enumerate": enumerate,
     "zip": zip,
 }
+
+
+def is_reserved(name: str) -> bool:
+    """Whether data may not use `name` as a variable: it is one of the functions above,
+    a Python keyword, or starts with '_' (the evaluator's own guards do)."""
+    return name in SAFE_FUNCTIONS or keyword.iskeyword(name) or name.startswith("_")
+
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression,
@@ -633,8 +641,8 @@ def compile_script(source: str) -> tuple[tuple[str, Any], ...]:
         ):
             raise _refuse(statement, "a script may only contain 'name = expression' lines")
         name = statement.targets[0].id
-        if name.startswith("_"):
-            raise _refuse(statement, f"name {name!r} is not allowed")
+        if is_reserved(name):
+            raise _refuse(statement, f"name {name!r} is reserved")
         expression = ast.Expression(body=statement.value)
         ast.fix_missing_locations(expression)
         _check_tree(expression)
@@ -643,9 +651,11 @@ def compile_script(source: str) -> tuple[tuple[str, Any], ...]:
 
 
 def _globals_for(names: Mapping[str, Any], work: _Work) -> dict[str, Any]:
-    # Data goes into globals, not locals: comprehensions only see globals.
-    scope: dict[str, Any] = work.functions()
-    scope.update(names)
+    # Data goes into globals, not locals: comprehensions only see globals. The functions
+    # and guards go in after the data, so that a variable named like one of them (data
+    # stored before names were checked at the door) can never replace it.
+    scope: dict[str, Any] = dict(names)
+    scope.update(work.functions())
     scope.update(work.guards())
     scope["__builtins__"] = {}
     return scope

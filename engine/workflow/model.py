@@ -12,6 +12,8 @@ on the process
 - `record_status:<key>` = `<zh> | <en>`: a record status and its labels;
 - `task_label`: an expression over a task's data naming which case it is about
   (a string or a list of strings; e.g. an RFC number and its measure's title);
+- `start_form`: the form whose fields a start request's initial data may set
+  (default: the forms of the user tasks the start event leads to first);
 
 on an element
 - `name_en`: its English name (a user task's form title serves too);
@@ -72,6 +74,9 @@ class ProcessModel:
     # (none when the start events lie in no lane: anyone may).
     starter_lanes: frozenset[str] = frozenset()
     documentation: str = ""  # the process's bpmn:documentation (zh); `documentation_en`
+    # The user tasks a new instance first waits at: the first ones on each path from a
+    # start event along the sequence flows.
+    first_tasks: tuple[str, ...] = ()
 
     def about(self, locale: str) -> str:
         """What the process is for, as its start page shows it."""
@@ -128,6 +133,12 @@ class ProcessModel:
                 if e.properties.get("record_log")
             }
         )
+
+    @property
+    def start_forms(self) -> tuple[str, ...]:
+        """The forms whose fields initial data may set when someone starts the process."""
+        declared = self.properties.get("start_form")
+        return (declared,) if declared else self.first_tasks
 
     @property
     def task_label(self) -> str | None:
@@ -192,8 +203,32 @@ def read_models(tree: etree._Element) -> dict[str, ProcessModel]:
             properties,
             starter_lanes,
             (process.findtext("bpmn:documentation", default="", namespaces=NS) or "").strip(),
+            _first_tasks(process, elements, starts),
         )
     return models
+
+
+def _first_tasks(
+    process: etree._Element, elements: Mapping[str, Element], starts: set[str]
+) -> tuple[str, ...]:
+    """The user tasks first reached from the start events, following the process's own
+    sequence flows through every element that does not wait for a person."""
+    following: dict[str, list[str]] = {}
+    for flow in process.iterfind("bpmn:sequenceFlow", NS):
+        following.setdefault(flow.get("sourceRef", ""), []).append(flow.get("targetRef", ""))
+    found: list[str] = []
+    seen = set(starts)
+    queue = sorted(starts)
+    while queue:
+        for target in following.get(queue.pop(0), []):
+            if target in seen or target not in elements:
+                continue
+            seen.add(target)
+            if elements[target].kind == "userTask":
+                found.append(target)
+            else:
+                queue.append(target)
+    return tuple(found)
 
 
 def check_models(models: Mapping[str, ProcessModel], errors: dict[str, list[str]]) -> None:

@@ -100,7 +100,13 @@ def validate_tree(
         )
         _check_expressions(process, errors)
         _check_literals(process, errors)
-    check_models(read_models(tree), errors)
+    models = read_models(tree)
+    check_models(models, errors)
+    if rules.has_form is not None:
+        for model in models.values():
+            declared = model.properties.get("start_form")
+            if declared and not rules.has_form(declared):
+                _element_errors(errors, model.process_id, f"start_form {declared!r} is no form")
     if errors:
         raise ValidationFailed("the diagram was refused", errors)
     return report

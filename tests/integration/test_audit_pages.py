@@ -92,6 +92,15 @@ def test_search_filters_by_person_status_source_and_dates(
     assert html.select(html.page(auditor.get("/audit")), "table.audit-results")
 
 
+@pytest.mark.parametrize("person", ["%", "_", "%25", "o%", "_wner", "%\\"])
+def test_wildcards_in_the_person_filter_match_only_themselves(
+    auditor: Any, improvement: dict[str, Any], person: str
+) -> None:
+    response = auditor.get("/audit", query_string={"person": person})
+    assert response.status_code == 200
+    assert not html.select(html.page(response), f'[href="/audit/instances/{improvement["id"]}"]')
+
+
 def test_the_console_hands_out_the_chain_anchors(auditor: Any, improvement: dict[str, Any]) -> None:
     assert html.select(html.page(auditor.get("/audit")), 'a[href="/audit/anchors.json"]')
     response = auditor.get("/audit/anchors.json")

@@ -30,6 +30,18 @@ def definitions(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(ProcessDefinition)) or 0
 
 
+def nested_in_the_diagram(levels: int) -> str:
+    extension = "<a>" * levels + "</a>" * levels
+    return BPMN.replace(
+        "</bpmn:definitions>",
+        f"<bpmn:extensionElements>{extension}</bpmn:extensionElements></bpmn:definitions>",
+    )
+
+
+def declaring(encoding: str) -> str:
+    return BPMN.replace('encoding="UTF-8"', f'encoding="{encoding}"', 1)
+
+
 def without_start_event(xml: str) -> str:
     start = xml.index("<bpmn:startEvent")
     end = xml.index("</bpmn:startEvent>") + len("</bpmn:startEvent>")
@@ -40,6 +52,16 @@ def without_start_event(xml: str) -> str:
     ("body", "element", "reason"),
     [
         ("this is not xml", "diagram.bpmn", "not well-formed"),
+        (declaring("UTF-16").encode("utf-16"), "diagram.bpmn", "encoded in UTF-8"),
+        (declaring("ISO-8859-1").encode("utf-8"), "diagram.bpmn", "encoded in UTF-8"),
+        (
+            declaring("ISO-8859-1").replace("发起服务改进", "café").encode("latin-1", "replace"),
+            "diagram.bpmn",
+            "encoded in UTF-8",
+        ),
+        (BPMN.encode("utf-8").replace("服务".encode(), b"\xff\xfe", 1), "diagram.bpmn", "UTF-8"),
+        (nested_in_the_diagram(300), "diagram.bpmn", "not well-formed"),
+        (nested_in_the_diagram(100), "diagram.bpmn", "nests more than 64 levels"),
         (BOMB, "diagram.bpmn", "DTDs or entities"),
         (EXTERNAL, "diagram.bpmn", "DTDs or entities"),
         ('<?xml version="1.0"?><root/>', "diagram.bpmn", "not a BPMN 2.0 file"),
@@ -104,15 +126,24 @@ def without_start_event(xml: str) -> str:
             "propose_metrics",
             "at most 100 instances",
         ),
+        (
+            BPMN.replace(
+                '<spiffworkflow:property name="record_prefix" value="SI" />',
+                '<spiffworkflow:property name="record_prefix" value="SI" />'
+                '<spiffworkflow:property name="start_form" value="no_such_form" />',
+            ),
+            "service_improvement",
+            "start_form 'no_such_form' is no form",
+        ),
     ],
 )
 def test_bad_diagrams_are_refused_with_reasons(
-    client: FlaskClient, db: Database, body: str, element: str, reason: str
+    client: FlaskClient, db: Database, body: str | bytes, element: str, reason: str
 ) -> None:
     before = definitions(db)
     response = client.post(
         "/api/v1/models",
-        data=body.encode("utf-8"),
+        data=body.encode("utf-8") if isinstance(body, str) else body,
         headers={**bearer(client, "admin"), "Content-Type": "application/xml"},
     )
     assert response.status_code == 422, response.json
@@ -146,3 +177,16 @@ def test_deploy_versions_by_content(client: FlaskClient, db: Database) -> None:
         ).status_code
         == 403
     )
+
+
+@pytest.mark.parametrize("name", ["d" * 201 + ".bpmn", "a\x00.bpmn"])
+def test_a_file_name_that_cannot_be_stored_is_422(
+    client: FlaskClient, db: Database, name: str
+) -> None:
+    before = definitions(db)
+    changed = BPMN.replace("发起服务改进", "发起改进").encode()
+    upload = {"file": (io.BytesIO(changed), name)}
+    response = client.post("/api/v1/models", data=upload, headers=bearer(client, "admin"))
+    assert response.status_code == 422
+    assert response.json["details"] == {"filename": ["too long or not storable"]}
+    assert definitions(db) == before

@@ -40,6 +40,7 @@ DATA = (
     ("web/templates", "**/*.html"),
     ("web/static", "**/*"),
     ("web/translations", "*/LC_MESSAGES/*.mo"),
+    ("web", "openapi.json"),
 )
 
 # Left in a checkout by builds, editable installs and runs; never part of the source.
@@ -65,10 +66,12 @@ client = app.test_client()
 login_zh = client.get("/login")
 login_en = client.get("/login?lang=en")
 css = client.get("/static/css/app.css")
+openapi = client.get("/api/v1/openapi.json")
 print(json.dumps({
     "purelib": sysconfig.get_paths()["purelib"],
     "instance_path": str(settings.instance_path),
     "login": [login_zh.status_code, login_en.status_code, css.status_code],
+    "openapi": openapi.json["openapi"],
     "translated": "登录" in login_zh.get_data(as_text=True),
     "english": "Log in" in login_en.get_data(as_text=True),
     "located": {
@@ -245,6 +248,7 @@ def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Pa
         assert not path.is_relative_to(REPO), f"{what} is read from the checkout"
     assert Path(probe["instance_path"]) == (tmp_path / "instance").resolve()
     assert probe["login"] == [200, 200, 200]
+    assert probe["openapi"] == "3.1.0", "the API's description is missing from the wheel"
     assert probe["translated"], "the pages lack their Chinese translation"
     assert probe["english"], "the pages lack their English texts"
 

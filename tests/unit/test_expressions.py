@@ -72,10 +72,30 @@ def test_refused_expressions(source: str) -> None:
         expressions.check(source)
 
 
-def test_refused_even_when_data_shadows_a_builtin() -> None:
-    # a JSON value named like a builtin cannot turn into a callable
-    with pytest.raises(TypeError):
-        expressions.evaluate("len(x)", {"len": "not a function", "x": []})
+def test_data_named_like_a_function_never_replaces_it() -> None:
+    # Stored before names were checked at the door, {"sorted": 1, "set": 2} made every
+    # later `sorted(set(...))` fail; the evaluator's functions now always win.
+    data = {"sorted": 1, "set": 2, "len": "not a function", "x": [2, 1, 2]}
+    assert expressions.evaluate("sorted(set(x))", data) == [1, 2]
+    assert expressions.evaluate("len(x)", data) == 3
+    assert expressions.execute("y = sorted(x)", dict(data)) == {"y": [1, 2, 2]}
+
+
+@pytest.mark.parametrize("name", ["lambda", "None", "class"])
+def test_python_keywords_are_reserved(name: str) -> None:
+    assert expressions.is_reserved(name)
+
+
+@pytest.mark.parametrize("name", ["sorted", "set", "get", "len", "_x", "__csi"])
+def test_a_script_may_not_assign_a_reserved_name(name: str) -> None:
+    assert expressions.is_reserved(name)
+    with pytest.raises(UnsafeExpression, match="reserved"):
+        expressions.check(f"{name} = 1", script=True)
+
+
+@pytest.mark.parametrize("name", ["source", "metrics", "type", "match", "setting", "sorted_rows"])
+def test_names_data_may_take(name: str) -> None:
+    assert not expressions.is_reserved(name)
 
 
 def test_script_stores_only_its_assignments() -> None:

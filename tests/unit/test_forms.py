@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.errors import NotFound, ValidationFailed
-from engine.forms.library import Form, parse_form
+from engine.forms.library import Form, FormLibrary, parse_form
 from engine.forms.options import (
     KnownOptions,
     OptionSource,
@@ -19,6 +19,7 @@ from engine.forms.options import (
 )
 from engine.forms.prefill import Lookups, defaults, prefill
 from engine.pack import Prefill
+from procedure import PACK
 
 
 def _never(data: Any, lookups: Any) -> Any:
@@ -34,7 +35,16 @@ def form_of(schema: dict[str, Any], prefills: Any = None, **raw: Any) -> Form:
 
 
 def props(**properties: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+# A field whose type the test does not care about, bounded as every form field must be.
+SMALL = {
+    "type": ["number", "string", "array", "null"],
+    "maxLength": 20,
+    "maxItems": 5,
+    "items": {"type": "string", "maxLength": 5},
+}
 
 
 # -- parse_form ---------------------------------------------------------------------------------
@@ -43,18 +53,22 @@ def props(**properties: Any) -> dict[str, Any]:
 def test_keywords_are_read_into_the_form() -> None:
     schema = {
         **props(
-            plan={"type": "string", "x-carry-over": True},
-            owner={"type": "string", "x-options": "users:Owner"},
-            code={"type": "string", "x-prefill": "get(metric, 'code')"},
+            plan={"type": "string", "maxLength": 9, "x-carry-over": True},
+            owner={"type": "string", "maxLength": 9, "x-options": "users:Owner"},
+            code={"type": "string", "maxLength": 9, "x-prefill": "get(metric, 'code')"},
             targets={
                 "type": "array",
+                "maxItems": 9,
                 "x-prefill": {"function": "from_pack"},
-                "items": {
-                    "type": "object",
-                    "properties": {"code": {"type": "string", "x-options": "rows:metrics:code"}},
-                },
+                "items": props(
+                    code={"type": "string", "maxLength": 9, "x-options": "rows:metrics:code"}
+                ),
             },
-            people={"type": "array", "items": {"type": "string", "x-options": "data:team"}},
+            people={
+                "type": "array",
+                "maxItems": 9,
+                "items": {"type": "string", "maxLength": 9, "x-options": "data:team"},
+            },
         ),
         "x-checks": [{"unique": "targets", "key": "code"}],
     }
@@ -93,10 +107,20 @@ def test_keywords_are_read_into_the_form() -> None:
     [
         ({"schema": props()}, set()),
         ({"schema": props(), "context": ["a"]}, {"a"}),
-        ({"schema": props(a={"x-carry-over": False})}, set()),
-        ({"schema": props(a={"x-prefill": "[m for m in ms if m > limit]"})}, {"ms", "limit"}),
-        ({"schema": props(a={"x-prefill": "len(xs) + 1"})}, {"xs"}),
-        ({"schema": props(a={"x-options": "users"}, b={"x-options": "catalogue"})}, set()),
+        ({"schema": props(a={**SMALL, "x-carry-over": False})}, set()),
+        (
+            {"schema": props(a={**SMALL, "x-prefill": "[m for m in ms if m > limit]"})},
+            {"ms", "limit"},
+        ),
+        ({"schema": props(a={**SMALL, "x-prefill": "len(xs) + 1"})}, {"xs"}),
+        (
+            {
+                "schema": props(
+                    a={**SMALL, "x-options": "users"}, b={**SMALL, "x-options": "catalogue"}
+                )
+            },
+            set(),
+        ),
         ({"schema": props(), "notice": {"when": "n > 1"}}, {"n"}),
         ({"schema": props(), "notice": "not an object"}, set()),
     ],
@@ -158,6 +182,70 @@ def test_refused_forms(text: str, reason: str) -> None:
     assert refused.value.message.startswith("form k")
     assert list(refused.value.details) == ["k"]
     assert reason in refused.value.details["k"][0]
+
+
+STRING = {"type": "string", "maxLength": 9}
+
+
+@pytest.mark.parametrize(
+    ("schema", "reason"),
+    [
+        (props(a={"type": "string"}), "a: a string needs maxLength"),
+        (props(a={"type": ["string", "null"]}), "a: a string needs maxLength"),
+        (props(a={"type": "array", "items": STRING}), "a: an array needs maxItems"),
+        (props(a={"type": "array", "maxItems": 3}), "a: an array needs a schema for its items"),
+        (
+            props(a={"type": "array", "maxItems": 3, "items": {"type": "string"}}),
+            "a/items: a string needs maxLength",
+        ),
+        (
+            props(a={"type": "array", "maxItems": 3, "items": {"type": "object"}}),
+            "a/items: an object needs additionalProperties false",
+        ),
+        (
+            props(a={"type": "object", "properties": {"b": {"type": "string"}}}),
+            "a: an object needs additionalProperties false",
+        ),
+        (props(a=props(b={"type": "string"})), "a/b: a string needs maxLength"),
+        (
+            {"type": "object", "properties": {}},
+            "the schema: an object needs additionalProperties false",
+        ),
+        (props(a={"title": "anything goes"}), "a declares no type"),
+        (props(a={"type": "string", "x-options": "users"}), "a: a string needs maxLength"),
+        (props(a={"type": "string", "format": "date"}), "a: a string needs maxLength"),
+    ],
+)
+def test_a_form_that_does_not_bound_what_it_accepts_is_refused(
+    schema: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        form_of(schema)
+    assert refused.value.details["k"][0] == reason
+
+
+def test_fixed_values_bound_a_field_without_further_keywords() -> None:
+    schema = props(
+        kind={"type": "string", "enum": ["a", "b"]},
+        fixed={"const": "x"},
+        done={"type": "boolean"},
+        n={"type": "integer"},
+        rows={"type": "array", "maxItems": 3, "items": props(c=STRING)},
+    )
+    assert form_of(schema).fields == ["kind", "fixed", "done", "n", "rows"]
+
+
+@pytest.mark.parametrize("key", FormLibrary.of(PACK).task_ids())
+def test_every_bundled_form_loads_and_so_bounds_what_it_accepts(key: str) -> None:
+    form = FormLibrary.of(PACK).get(key)
+    assert form.key == key
+
+
+@pytest.mark.parametrize("name", ["sorted", "set", "get", "class", "None", "_x", "a-b", "1a"])
+def test_a_field_named_like_something_the_engine_provides_is_refused(name: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        form_of(props(**{name: {"type": "integer"}}))
+    assert refused.value.details["k"] == [f"field name {name!r} is reserved or not a name"]
 
 
 # -- option lists -------------------------------------------------------------------------------
@@ -334,21 +422,21 @@ class Calls:
     ],
 )
 def test_prefill(prop: dict[str, Any], data: dict[str, Any], expected: Any) -> None:
-    form = form_of(props(a=prop), FUNCTIONS)
+    form = form_of(props(a={**SMALL, **prop}), FUNCTIONS)
     assert prefill(form, data, Calls().lookups(), FUNCTIONS).get("a") == expected
 
 
 def test_lookups_are_read_only_when_a_prefill_asks() -> None:
     calls = Calls()
-    quiet = form_of(props(a={"x-prefill": "n"}), FUNCTIONS)
+    quiet = form_of(props(a={**SMALL, "x-prefill": "n"}), FUNCTIONS)
     assert prefill(quiet, {"n": 1}, calls.lookups(), FUNCTIONS) == {"a": 1}
     assert calls.made == []
     lookups = calls.lookups()
     asks = form_of(
         props(
-            a={"x-prefill": {"function": "catalogue"}},
-            b={"x-prefill": {"function": "catalogue"}},
-            c={"x-prefill": {"function": "latest"}},
+            a={**SMALL, "x-prefill": {"function": "catalogue"}},
+            b={**SMALL, "x-prefill": {"function": "catalogue"}},
+            c={**SMALL, "x-prefill": {"function": "latest"}},
         ),
         FUNCTIONS,
     )
@@ -359,7 +447,8 @@ def test_lookups_are_read_only_when_a_prefill_asks() -> None:
 
 def test_carried_over_values_are_copies() -> None:
     data: dict[str, Any] = {"rows": [{"code": "AV", "tags": ["x"]}]}
-    form = form_of(props(rows={"type": "array", "x-carry-over": True}), FUNCTIONS)
+    rows = {"type": "array", "maxItems": 5, "items": props(), "x-carry-over": True}
+    form = form_of(props(rows=rows), FUNCTIONS)
     values = prefill(form, data, Calls().lookups(), FUNCTIONS)
     assert values == data
     values["rows"][0]["tags"].append("y")
@@ -377,12 +466,8 @@ def test_defaults_come_from_properties_only() -> None:
 
 
 def test_a_check_function_the_pack_does_not_register_is_refused_when_the_form_loads() -> None:
-    text = json.dumps(
-        {"schema": {"type": "object", "properties": {}, "x-checks": [{"function": "nope"}]}}
-    )
+    text = json.dumps({"schema": {**props(), "x-checks": [{"function": "nope"}]}})
     with pytest.raises(ValidationFailed, match="no check 'nope'"):
         parse_form("f", text, {}, check_functions={"known"})
-    known = json.dumps(
-        {"schema": {"type": "object", "properties": {}, "x-checks": [{"function": "known"}]}}
-    )
+    known = json.dumps({"schema": {**props(), "x-checks": [{"function": "known"}]}})
     assert parse_form("f", known, {}, check_functions={"known"}).checks == ({"function": "known"},)

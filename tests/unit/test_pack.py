@@ -210,7 +210,11 @@ def test_folders_that_are_no_pack(tmp_path: Path) -> None:
 
 
 def form(*properties: tuple[str, dict[str, Any]]) -> str:
-    return json.dumps({"schema": {"type": "object", "properties": dict(properties)}})
+    return json.dumps({"schema": closed(dict(properties))})
+
+
+def closed(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
 VARIABLES = {
@@ -237,14 +241,18 @@ def dictionary(tmp_path: Path) -> DataDictionary:
                 "rows",
                 {
                     "type": "array",
-                    "items": {"type": "object", "properties": {"code": {"type": "string"}}},
+                    "maxItems": 9,
+                    "items": closed({"code": {"type": "string", "maxLength": 9}}),
                 },
             ),
-            ("group", {"type": "object", "properties": {"a": {"type": "string"}, "b": {}}}),
+            ("group", closed({"a": {"type": "string", "maxLength": 9}, "b": {"type": "null"}})),
         ),
         "forms/b_second.json": form(
-            ("source", {"type": "string", "title": "a later form does not count"}),
-            ("tags", {"type": "array", "x-record": True, "items": {"enum": ["t1", "t2"]}}),
+            ("source", {"type": "string", "maxLength": 9, "title": "a later form does not count"}),
+            (
+                "tags",
+                {"type": "array", "maxItems": 2, "x-record": True, "items": {"enum": ["t1", "t2"]}},
+            ),
         ),
         "forms/c_unknown_prefill.json": form(("lost", {"x-prefill": {"function": "nope"}})),
         "forms/d_unknown_options.json": form(("lost", {"x-options": "nope"})),
@@ -266,21 +274,32 @@ def test_variables_from_forms_then_variables_json(dictionary: DataDictionary) ->
         },
         "rows": {
             "type": "array",
+            "maxItems": 9,
             "items": {
                 "type": "object",
                 "properties": {
-                    "code": {"type": "string", "x-display": "code"},
+                    "code": {"type": "string", "maxLength": 9, "x-display": "code"},
                     "gap": {"type": "number"},
                 },
+                "additionalProperties": False,
             },
             "x-record": True,
         },
         "group": {
             "type": "object",
-            "properties": {"a": {"type": "string", "title": "A"}, "b": {}},
+            "properties": {
+                "a": {"type": "string", "maxLength": 9, "title": "A"},
+                "b": {"type": "null"},
+            },
+            "additionalProperties": False,
             "title": "Group",
         },
-        "tags": {"type": "array", "x-record": True, "items": {"enum": ["t1", "t2"]}},
+        "tags": {
+            "type": "array",
+            "maxItems": 2,
+            "x-record": True,
+            "items": {"enum": ["t1", "t2"]},
+        },
         "gaps": {"type": "array", "x-record": True, "items": {"type": "object"}},
         "work": {"x-internal": True},
     }

@@ -22,6 +22,7 @@ VARIABLES = (
     "CSI_LOGIN_LIMIT_ADDRESS",
     "CSI_RATELIMIT_STORAGE",
     "CSI_PROXIES",
+    "CSI_MAX_REQUEST_BYTES",
 )
 STRONG_KEY = "9f2c0e7d41b8a35c6e0f9d2a7b14c8e3"
 
@@ -69,6 +70,7 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
             "CSI_LOGIN_LIMIT_ADDRESS": "50 per 15 minutes; 200 per day",
             "CSI_RATELIMIT_STORAGE": "redis://cache.example:6379",
             "CSI_PROXIES": "1",
+            "CSI_MAX_REQUEST_BYTES": "65536",
         }
     )
     assert settings == Settings(
@@ -84,6 +86,7 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
         login_limit_address="50 per 15 minutes; 200 per day",
         ratelimit_storage="redis://cache.example:6379",
         proxies=1,
+        max_request_bytes=65536,
     )
     assert settings.sqlite_file is None
 
@@ -120,6 +123,8 @@ def test_from_env_reads_the_process_environment(
         ("CSI_LOGIN_LIMIT_USER", "many"),
         ("CSI_LOGIN_LIMIT_ADDRESS", "5 per fortnight"),
         ("CSI_PROXIES", "all"),
+        ("CSI_MAX_REQUEST_BYTES", "4MB"),
+        ("CSI_MAX_REQUEST_BYTES", "10"),
     ],
 )
 def test_a_setting_out_of_range_is_refused_by_name(elsewhere: Path, name: str, value: str) -> None:
