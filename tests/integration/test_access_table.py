@@ -2,17 +2,21 @@
 engine (Runtime and Runtime.queries), once against the JSON API and the admin pages.
 
 An allowed cell checks the effect (the task is claimed, the version moved, the chain
-verified); a refused one checks the status and that nothing was written."""
+verified); a refused one checks the status and that nothing was written.
+
+The table's users and their improvements are made once per backend for the module and
+committed; each cell works in `db`, whose outer transaction is rolled back, so what one
+cell does no other sees."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from werkzeug.security import generate_password_hash
 
 from engine.access import SYSTEM, Actor
@@ -23,6 +27,7 @@ from engine.runtime import Runtime
 from procedure import PACK
 from tests.cycle import REGISTER
 from tests.helpers.api import bearer
+from tests.helpers.databases import BACKENDS, delete_committed_rows, shared_database
 from tests.helpers.pages import client_for
 from tests.integration.access_table import CELL_IDS, CELLS, WHO, A, Who
 
@@ -55,18 +60,24 @@ class World:
     newer: int | None = None  # the newer version deployed for `migrate`
 
 
-def build_world(db: Database, rt: Runtime, who: Who) -> World:
-    """The row's user, and an improvement waiting on a process owner's proposal."""
+def add_users(db: Database) -> None:
+    """The table's users, one per row, each holding only the row's roles."""
     with db.transaction() as session:
-        session.add(
-            User(
-                username=who.username,
-                display_name=who.username,
-                password_hash=CHEAP_HASH,
-                roles=list(who.roles),
-                active=True,
+        for who in WHO.values():
+            session.add(
+                User(
+                    username=who.username,
+                    display_name=who.username,
+                    password_hash=CHEAP_HASH,
+                    roles=list(who.roles),
+                    active=True,
+                )
             )
-        )
+
+
+def build_world(rt: Runtime, who: Who) -> World:
+    """An improvement waiting on a process owner's proposal: the row's own user when the
+    row takes part, else `po1`."""
     participant = who.username if who.takes_part else "po1"
     owner = Actor("owner", frozenset({"ImprovementOwner"}))
     started = rt.start_instance(owner, "service_improvement")
@@ -87,17 +98,43 @@ def build_world(db: Database, rt: Runtime, who: Who) -> World:
     )
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Module-wide here, so the cells of one backend run together around one set of
+    users and improvements."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def worlds(backend: str, database_urls: dict[str, str | None]) -> Iterator[dict[str, World]]:
+    """Each row's world, committed once per backend (before any cell's `db`), and
+    deleted when the module is done."""
+    base = shared_database(backend, database_urls)
+    rt = Runtime(base)
+    add_users(base)
+    try:
+        yield {name: build_world(rt, who) for name, who in WHO.items()}
+    finally:
+        delete_committed_rows(base)
+        with base.transaction() as session:
+            session.execute(
+                delete(User).where(User.username.in_([w.username for w in WHO.values()]))
+            )
+
+
 @pytest.fixture
-def world(request: pytest.FixtureRequest, db: Database, who: str, action: str) -> World:
+def world(
+    request: pytest.FixtureRequest, worlds: dict[str, World], db: Database, who: str, action: str
+) -> World:
     """The cell's user and improvement (`who` and `action` are the cell's parameters);
-    for `migrate`, a newer version of the diagram to move it onto. Built through the
-    app's runtime when the test has an app (one runtime reads the forms, not two)."""
-    if "app" in request.fixturenames:
-        rt: Runtime = request.getfixturevalue("app").extensions["csi"].runtime
-    else:
-        rt = request.getfixturevalue("rt")
-    built = build_world(db, rt, WHO[who])
+    for `migrate`, a newer version of the diagram to move it onto, deployed in the
+    cell's transaction (through the app's runtime when the test has an app)."""
+    built = replace(worlds[who])
     if action == "migrate":
+        if "app" in request.fixturenames:
+            rt: Runtime = request.getfixturevalue("app").extensions["csi"].runtime
+        else:
+            rt = request.getfixturevalue("rt")
         built.newer = deploy_newer_version(rt)
     return built
 
