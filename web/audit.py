@@ -18,11 +18,11 @@ from flask import (
 from flask_babel import get_timezone
 from flask_login import current_user
 
-from engine.audit import exports
 from engine.errors import NotFound
 from engine.queries import audit as audit_queries
 from engine.workflow.model import Element
 from web import backend, ui
+from web.instances import history_download
 from web.inputs import int_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -118,26 +118,6 @@ def step(instance_id: int, k: int) -> Any:
     return jsonify(body)
 
 
-def _history(instance_id: int, fmt: str) -> Response:
-    queries = backend().queries
-    rows = queries.history(current_user.actor, instance_id)
-    number = queries.history_file_name(current_user.actor, instance_id)
-    text = exports.render(rows, fmt)
-    if fmt == "csv":
-        # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.
-        text, mimetype = "\ufeff" + text, "text/csv"
-    else:
-        mimetype = "application/json"
-    return Response(
-        text,
-        mimetype=mimetype,
-        headers={
-            "Content-Disposition": f'attachment; filename="{number}-history.{fmt}"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
 @bp.get("/anchors.json")
 def anchors_file() -> Response:
     """Every chain's head, to keep outside the database (csi verify-audit --anchors)."""
@@ -154,9 +134,9 @@ def anchors_file() -> Response:
 
 @bp.get("/instances/<int:instance_id>/history.json")
 def history_json(instance_id: int) -> Response:
-    return _history(instance_id, "json")
+    return history_download(instance_id, "json")
 
 
 @bp.get("/instances/<int:instance_id>/history.csv")
 def history_csv(instance_id: int) -> Response:
-    return _history(instance_id, "csv")
+    return history_download(instance_id, "csv")

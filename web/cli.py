@@ -19,8 +19,12 @@ import click
 from engine.access import Actor, operator
 from engine.audit import exports
 from engine.errors import DomainError
+from engine.inputs import MAX_ID
 from engine.runtime import Runtime
 from engine.settings import Settings
+
+# Ids and steps as the database can hold them: a larger number names nothing there.
+ID = click.IntRange(1, MAX_ID)
 
 
 def settings() -> Settings:
@@ -172,8 +176,8 @@ def deploy(file: Path, by: str | None) -> None:
 
 
 @main.command("migrate")
-@click.argument("instance_id", type=int)
-@click.option("--version", type=int, default=None, help="target version (default: the latest)")
+@click.argument("instance_id", type=ID)
+@click.option("--version", type=ID, default=None, help="target version (default: the latest)")
 @click.option(
     "--by",
     default=None,
@@ -194,7 +198,7 @@ def migrate_instance(instance_id: int, version: int | None, by: str | None) -> N
 
 
 @main.command("verify-audit")
-@click.option("--instance", "instance_id", type=int, default=None)
+@click.option("--instance", "instance_id", type=ID, default=None)
 @click.option(
     "--write-anchors",
     type=click.File("w", encoding="utf-8"),
@@ -262,8 +266,8 @@ def _check_anchors(queries: Any, actor: Actor, anchors_file: Any) -> None:
 
 
 @main.command("replay")
-@click.argument("instance_id", type=int)
-@click.option("--step", type=int, default=None, help="show the state at this event seq")
+@click.argument("instance_id", type=ID)
+@click.option("--step", type=ID, default=None, help="show the state at this event seq")
 @click.option(
     "--repair",
     is_flag=True,
@@ -314,7 +318,7 @@ def _repair(instance_id: int) -> None:
 
 
 @main.command()
-@click.argument("instance_id", type=int)
+@click.argument("instance_id", type=ID)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
 def export(instance_id: int, fmt: str, output: Any) -> None:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from engine.audit import exports
 from engine.errors import Forbidden, NotFound
 from web import backend, ui
 from web.inputs import int_arg
@@ -102,3 +103,37 @@ def diagram(instance_id: int) -> Any:
     return Response(
         xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"}
     )
+
+
+def history_download(instance_id: int, fmt: str) -> Response:
+    """An instance's history (every event with its hashes) as a file, for whoever may
+    read the instance: its participants, those who read every instance, auditors."""
+    queries = backend().queries
+    rows = queries.history(current_user.actor, instance_id)
+    number = queries.history_file_name(current_user.actor, instance_id)
+    text = exports.render(rows, fmt)
+    if fmt == "csv":
+        # A byte-order mark, so that spreadsheet programs read the Chinese text as UTF-8.
+        text, mimetype = "\ufeff" + text, "text/csv"
+    else:
+        mimetype = "application/json"
+    return Response(
+        text,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{number}-history.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.get("/<int:instance_id>/history.json")
+@login_required
+def history_json(instance_id: int) -> Response:
+    return history_download(instance_id, "json")
+
+
+@bp.get("/<int:instance_id>/history.csv")
+@login_required
+def history_csv(instance_id: int) -> Response:
+    return history_download(instance_id, "csv")

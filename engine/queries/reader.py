@@ -254,8 +254,15 @@ class Queries:
             return [r for r in found if r["instance_id"] in readable]
 
     def readings(self, actor: Actor, code: str | None = None) -> list[dict[str, Any]]:
+        """Metric readings; a reading an instance reported is shown to those who may read
+        that instance (readings without one, such as imported history, to everyone)."""
         with self.db.sessions() as session:
-            return register.readings(session, code)
+            found = register.readings(session, code)
+            if self.policy.may_read_all(actor):
+                return found
+            ids = sorted({r["instance_id"] for r in found if r["instance_id"] is not None})
+            readable = self._readable_ids(session, actor, ids)
+            return [r for r in found if r["instance_id"] is None or r["instance_id"] in readable]
 
     # ---- users ------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from engine.audit import chain
 from engine.persistence.database import Database
-from engine.persistence.models import Event, HumanTask
+from engine.persistence.models import Event, HumanTask, User
 from engine.runtime import Runtime
 from tests.cycle import REGISTER, Driver
 from tests.helpers.actors import actors_of
@@ -282,3 +282,32 @@ def test_concurrent_completion_exactly_one_wins(committed_db: Database) -> None:
                 )
             ).all()
             assert sorted(open_tasks) == ["propose_metrics", "propose_metrics"]
+
+
+def test_metric_readings_follow_who_may_read_the_instance_that_reported_them(
+    api: ApiDoor, client: FlaskClient, db: Database
+) -> None:
+    """A reading an improvement reported is read by those who may read the improvement:
+    its participants and those who read every instance; another process owner sees none."""
+    iid = Driver(api).run().instance_id
+    with db.transaction() as session:
+        session.add(
+            User(
+                username="po9",
+                display_name="po9",
+                password_hash=session.scalar(
+                    select(User.password_hash).where(User.username == "po1")
+                ),
+                roles=["ProcessOwner"],
+                active=True,
+            )
+        )
+
+    def readings(username: str) -> list[dict[str, Any]]:
+        response = client.get("/api/v1/metrics?code=AVAIL", headers=bearer(client, username))
+        assert response.status_code == 200
+        return [r for r in response.json if r["instance_id"] == iid]
+
+    assert len(readings("auditor")) == 3  # three rounds of data collection
+    assert len(readings("po1")) == 3  # took part: reported them
+    assert readings("po9") == []

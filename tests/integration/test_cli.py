@@ -296,3 +296,14 @@ def test_embedded_worker_fires_timers_without_a_second_command(tmp_path: Path) -
         assert Driver(door, clock).run().final["status"] == "completed"
     finally:
         app.extensions["csi_worker_stop"].set()
+
+
+def test_an_id_no_database_can_hold_is_refused_without_a_traceback(
+    cli_db: tuple[CliRunner, Database],
+) -> None:
+    runner, _db = cli_db
+    for command in (["replay", "9223372036854775808"], ["export", "0"], ["migrate", "2147483648"]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert "is not in the range" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -320,3 +320,20 @@ def test_start_redirects_to_the_first_task(owner: Any, started: str) -> None:
     response = owner.get(f"/tasks/{started}")
     assert response.status_code == 200
     assert html.text_of(html.select_one(html.page(response), "h1")) == "登记改进输入"
+
+
+def test_whoever_may_read_an_improvement_downloads_its_history(
+    app: Any, owner: Any, started: str, db: Any
+) -> None:
+    """DESIGN section 7: an instance's exports follow who may read it, as its page does."""
+    register_input(owner, started)  # po1 and po2 now each have a proposal to make
+    [task] = open_tasks(db, "propose_metrics")[:1]
+    iid = task.instance_id
+    doc = html.page(owner.get(f"/instances/{iid}"))
+    assert f"/instances/{iid}/history.csv" in html.urls(doc)
+    for username in ("owner", "po1", "auditor"):
+        response = client_for(app, username).get(f"/instances/{iid}/history.csv")
+        assert response.status_code == 200, username
+        assert response.mimetype == "text/csv"
+        assert response.get_data(as_text=True).lstrip("\ufeff").startswith("instance_id,seq")
+    assert client_for(app, "cab").get(f"/instances/{iid}/history.json").status_code == 404
