@@ -22,8 +22,8 @@ from engine.errors import NotFound
 from engine.queries import audit as audit_queries
 from engine.workflow.model import Element
 from web import backend, ui
-from web.instances import history_download
 from web.inputs import int_arg
+from web.instances import history_download
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
