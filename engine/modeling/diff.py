@@ -175,13 +175,16 @@ def diff(
 # -- reading one diagram ------------------------------------------------------------
 
 
+_BPMN_TAG = f"{{{BPMN_NS}}}"
+
+
 def _local(node: etree._Element) -> str:
-    return etree.QName(node).localname
+    return str(node.tag).rpartition("}")[2]
 
 
 def _is_member(parent: etree._Element, child: etree._Element) -> bool:
     """Whether `child` is an element (or a lane set) of the container `parent`."""
-    if not isinstance(child.tag, str) or etree.QName(child).namespace != BPMN_NS:
+    if not isinstance(child.tag, str) or not child.tag.startswith(_BPMN_TAG):
         return False
     if _local(parent) not in _CONTAINERS:
         return False
