@@ -11,7 +11,13 @@ command asks.
   manager), Auditor and Admin. Anyone else is told it does not exist (404).
 - Audit (verify, replay, the audit console, anchors): Auditor, Admin and the pack's
   roles that may audit.
-- Model (deploy diagrams, migrate instances): Modeler or Admin.
+- Model (draft and submit changes to a diagram and its forms, migrate instances):
+  Modeler or Admin.
+- Approve a submitted draft, which deploys it: the pack's roles that may approve
+  models, and Admin; never the draft's author (four-eyes).
+- Deploy a diagram without a draft (bootstrapping): Admin.
+- Read versions, drafts, diffs, impact and the model log: modelers, approvers,
+  auditors and the roles that may audit.
 - Administer users: Admin.
 
 An account holding only the Auditor role reads and changes nothing.
@@ -92,6 +98,8 @@ class Policy:
         self.roles = roles
         self.reading_all = roles.with_power("read_all") | {AUDITOR, ADMIN}
         self.auditing = roles.with_power("audit") | {AUDITOR, ADMIN}
+        self.approving = roles.with_power("approve_models") | {ADMIN}
+        self.reading_models = self.auditing | self.approving | {MODELER}
 
     # ---- questions ----------------------------------------------------------------------
 
@@ -130,6 +138,15 @@ class Policy:
 
     def may_model(self, actor: Actor) -> bool:
         return bool({MODELER, ADMIN} & actor.roles)
+
+    def may_approve_models(self, actor: Actor) -> bool:
+        return bool(self.approving & actor.roles)
+
+    def may_read_models(self, actor: Actor) -> bool:
+        return bool(self.reading_models & actor.roles)
+
+    def may_deploy(self, actor: Actor) -> bool:
+        return ADMIN in actor.roles
 
     def may_administer(self, actor: Actor) -> bool:
         return ADMIN in actor.roles
@@ -181,6 +198,32 @@ class Policy:
     def require_model(self, actor: Actor, what: str) -> None:
         if not self.may_model(actor):
             raise Forbidden(f"{what} needs the modeler role", reason="needs_modeler")
+
+    def require_approve_models(self, actor: Actor, author: str) -> None:
+        if not self.may_approve_models(actor):
+            raise Forbidden(
+                "approving a version needs a role that may approve the procedure",
+                reason="needs_approver",
+            )
+        if actor.username == author:
+            raise Forbidden(
+                "the author of a draft may not approve it (four-eyes)", reason="own_draft"
+            )
+
+    def require_read_models(self, actor: Actor) -> None:
+        if not self.may_read_models(actor):
+            raise Forbidden(
+                "the procedure's versions and drafts are for modelers, approvers and auditors",
+                reason="needs_model_reader",
+            )
+
+    def require_deploy(self, actor: Actor) -> None:
+        if not self.may_deploy(actor):
+            raise Forbidden(
+                "deploying without a draft is for administrators; modelers submit a draft "
+                "for approval",
+                reason="needs_admin",
+            )
 
     def require_administer(self, actor: Actor) -> None:
         if not self.may_administer(actor):

@@ -15,7 +15,7 @@ from typing import Any
 from engine.access import Actor, Policy
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
-from engine.commands import migration, repair, setup, start, tasks, timers, users
+from engine.commands import drafts, migration, repair, setup, start, tasks, timers, users
 from engine.commands.context import DEFAULT_SNAPSHOT_EVERY, CommandContext, Remembered
 from engine.commands.progress import CommandResult
 from engine.forms.library import FormLibrary
@@ -97,6 +97,30 @@ class Runtime:
 
     def repair_state(self, instance_id: int, actor: Actor) -> CommandResult:
         return repair.repair_state(self.ctx, instance_id, actor)
+
+    # ---- changing the procedure ------------------------------------------------------------
+
+    def create_draft(
+        self, actor: Actor, process_id: str, xml: Any, forms: Any, note: Any
+    ) -> drafts.Saved:
+        return drafts.create_draft(self.ctx, actor, process_id, xml, forms, note)
+
+    def update_draft(
+        self, actor: Actor, draft_id: int, xml: Any, forms: Any, note: Any = None
+    ) -> drafts.Saved:
+        return drafts.update_draft(self.ctx, actor, draft_id, xml, forms, note)
+
+    def submit_draft(self, actor: Actor, draft_id: int, note: Any = None) -> drafts.Saved:
+        return drafts.submit_draft(self.ctx, actor, draft_id, note)
+
+    def withdraw_draft(self, actor: Actor, draft_id: int) -> None:
+        drafts.withdraw_draft(self.ctx, actor, draft_id)
+
+    def approve_draft(self, actor: Actor, draft_id: int) -> drafts.Approved:
+        return drafts.approve_draft(self.ctx, actor, draft_id)
+
+    def reject_draft(self, actor: Actor, draft_id: int, comment: Any) -> None:
+        drafts.reject_draft(self.ctx, actor, draft_id, comment)
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> deploying.Deployed:
         return deploying.deploy(self.ctx, actor, xml, filename)

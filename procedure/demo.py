@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.pack import DemoUser
 
 USERS: tuple[DemoUser, ...] = (
-    DemoUser("owner", "王改进 (服务改进负责人)", ("ImprovementOwner",)),
+    DemoUser("owner", "王改进 (服务改进负责人)", ("ImprovementOwner", "Modeler")),
     DemoUser("manager", "李经理 (服务改进经理)", ("ImprovementManager", "ChangeManager")),
     DemoUser("po1", "张工 (流程负责人)", ("ProcessOwner",)),
     DemoUser("po2", "赵工 (流程负责人)", ("ProcessOwner",)),

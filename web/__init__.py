@@ -152,11 +152,33 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login = LoginManager(app)
     login.login_view = "auth.login"
 
-    from web import admin, api, audit, auth, errors, inbox, inputs, instances, security, tasks, ui
+    from web import (
+        admin,
+        api,
+        audit,
+        auth,
+        errors,
+        inbox,
+        inputs,
+        instances,
+        models,
+        security,
+        tasks,
+        ui,
+    )
 
     inputs.install(app)
     login.user_loader(auth.load_user)
-    for blueprint in (auth.bp, inbox.bp, tasks.bp, instances.bp, audit.bp, admin.bp, api.bp):
+    for blueprint in (
+        auth.bp,
+        inbox.bp,
+        tasks.bp,
+        instances.bp,
+        audit.bp,
+        admin.bp,
+        api.bp,
+        models.bp,
+    ):
         app.register_blueprint(blueprint)
     errors.register(app)
     ui.install(app)

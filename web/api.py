@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError
 
 from engine.access import Actor
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.inputs import is_id
 from web import backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
@@ -34,6 +37,29 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("send 'Authorization: Bearer <token>' from POST /api/v1/auth/token")
         g.api_user = user_from_token(token.strip())
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def token_or_session(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A bearer token, or the signed-in session of the app's own pages (the modeler
+    calls these endpoints from the browser): then, as for every page, a request that
+    changes something must carry the session's CSRF token (`X-CSRFToken`)."""
+    token_view = token_required(view)
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.headers.get("Authorization") or not current_user.is_authenticated:
+            return token_view(*args, **kwargs)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken", ""))
+            except ValidationError as exc:
+                raise Forbidden(
+                    "the request lacks the page's CSRF token", reason="csrf"
+                ) from exc
+        g.api_user = current_user
         return view(*args, **kwargs)
 
     return wrapper
@@ -186,6 +212,119 @@ def deploy_model() -> Any:
     }
     # 201 for a new version; the same diagram again changes nothing: 200.
     return jsonify(body), 201 if deployed.created else 200
+
+
+# ---- the procedure: versions, drafts, approval ----------------------------------------------
+
+
+def _models() -> Any:
+    return backend().queries.models
+
+
+def _draft_body() -> tuple[Any, Any, Any]:
+    body = json_body()
+    return body.get("bpmn"), body.get("forms"), body.get("note")
+
+
+@bp.get("/models")
+@token_or_session
+def list_models() -> Any:
+    return jsonify({"processes": [p.as_dict() for p in _models().overview(actor())]})
+
+
+@bp.get("/models/<process_id>/versions/<int:version>")
+@token_or_session
+def model_version(process_id: str, version: int) -> Any:
+    return jsonify(_models().version(actor(), process_id, version))
+
+
+@bp.get("/models/<process_id>/context")
+@token_or_session
+def model_context(process_id: str) -> Any:
+    return jsonify(_models().context(actor()))
+
+
+@bp.post("/models/<process_id>/lint")
+@token_or_session
+def lint_model(process_id: str) -> Any:
+    xml, forms, _ = _draft_body()
+    if not isinstance(xml, str):
+        raise ValidationFailed("bpmn must be the diagram's XML as text", {"bpmn": ["not text"]})
+    return jsonify(_models().lint(actor(), process_id, xml.encode("utf-8"), forms or {}))
+
+
+@bp.post("/models/<process_id>/drafts")
+@token_or_session
+def create_draft(process_id: str) -> Any:
+    xml, forms, note = _draft_body()
+    saved = backend().runtime.create_draft(actor(), process_id, xml, forms, note)
+    return jsonify(saved.as_dict()), 201
+
+
+@bp.get("/drafts/<int:draft_id>")
+@token_or_session
+def get_draft(draft_id: int) -> Any:
+    draft, content = _models().draft(actor(), draft_id)
+    return jsonify({**draft.as_dict(), **content})
+
+
+@bp.put("/drafts/<int:draft_id>")
+@token_or_session
+def update_draft(draft_id: int) -> Any:
+    xml, forms, note = _draft_body()
+    return jsonify(backend().runtime.update_draft(actor(), draft_id, xml, forms, note).as_dict())
+
+
+@bp.get("/drafts/<int:draft_id>/diff")
+@token_or_session
+def draft_diff(draft_id: int) -> Any:
+    return jsonify(_models().diff(actor(), draft_id))
+
+
+@bp.get("/drafts/<int:draft_id>/impact")
+@token_or_session
+def draft_impact(draft_id: int) -> Any:
+    limit = int_arg("limit", lowest=0)
+    return jsonify(_models().impact(actor(), draft_id, 50 if limit is None else limit))
+
+
+@bp.post("/drafts/<int:draft_id>/submit")
+@token_or_session
+def submit_draft(draft_id: int) -> Any:
+    saved = backend().runtime.submit_draft(actor(), draft_id, json_body().get("note"))
+    return jsonify({**saved.as_dict(), "status": "submitted"})
+
+
+@bp.post("/drafts/<int:draft_id>/withdraw")
+@token_or_session
+def withdraw_draft(draft_id: int) -> Any:
+    backend().runtime.withdraw_draft(actor(), draft_id)
+    return jsonify({"id": draft_id, "status": "editing"})
+
+
+@bp.post("/drafts/<int:draft_id>/approve")
+@token_or_session
+def approve_draft(draft_id: int) -> Any:
+    return jsonify(backend().runtime.approve_draft(actor(), draft_id).as_dict()), 201
+
+
+@bp.post("/drafts/<int:draft_id>/reject")
+@token_or_session
+def reject_draft(draft_id: int) -> Any:
+    backend().runtime.reject_draft(actor(), draft_id, json_body().get("comment"))
+    return jsonify({"id": draft_id, "status": "rejected"})
+
+
+@bp.get("/models/log")
+@token_or_session
+def model_log() -> Any:
+    models = _models()
+    return jsonify(
+        {
+            "verification": models.verify_log(actor()).as_dict(),
+            "entries": models.log(actor(), request.args.get("process") or None),
+        }
+    )
 
 
 @bp.get("/improvements")

@@ -237,13 +237,20 @@ def verify_audit(instance_id: int | None, write_anchors: Any, anchors_file: Any)
                 where = f"broken at seq {result.broken_at}: " if result.broken_at else ""
                 click.echo(f"\ninstance {iid}: {where}{result.message}")
     click.echo(f"{len(ids) - len(broken)} of {len(ids)} instances verified")
+    log_broken = False
+    if instance_id is None:
+        # The procedure's own history: who changed it, who approved it.
+        log = queries.models.verify_log(actor)
+        log_broken = not log.ok
+        where = f"broken at entry {log.broken_at}: " if log.broken_at else ""
+        click.echo(f"model log: {where}{log.message}")
     if write_anchors is not None:
         document = queries.anchors(actor, leave_out=broken)
         json.dump(document, write_anchors, indent=1)
         click.echo(f"anchors of {len(document['heads'])} chains written to {write_anchors.name}")
         if broken:
             click.echo(f"left out, broken: {', '.join(map(str, sorted(broken)))}")
-    if broken:
+    if broken or log_broken:
         sys.exit(1)
 
 

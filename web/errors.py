@@ -38,7 +38,15 @@ def _reader_message(exc: DomainError) -> str:
         "task_of_another": lambda: _("This task belongs to another role or person."),
         "needs_audit": lambda: _("The audit console is for auditors and administrators."),
         "needs_modeler": lambda: _("This needs the process modeler role."),
-        "needs_admin": lambda: _("User administration is for administrators."),
+        "needs_admin": lambda: _("This is for administrators."),
+        "needs_approver": lambda: _("Approving a version needs a role that may approve the procedure."),
+        "own_draft": lambda: _("The author of a draft may not approve it: another person must."),
+        "needs_model_reader": lambda: _("The procedure's versions and drafts are for modelers, approvers and auditors."),
+        "draft_of_another": lambda: _("Only the author changes a draft."),
+        "draft_unchanged": lambda: _("The draft changes nothing: there is nothing to approve."),
+        "draft_lint_errors": lambda: _("The draft has lint errors; fix them before submitting."),
+        "note_required": lambda: _("A submission needs a change note."),
+        "comment_required": lambda: _("A rejection needs a comment for the author."),
         "no_task": lambda: _("There is no such task."),
         "changed_meanwhile": lambda: _(
             "Someone changed this improvement at the same moment. Reload and try again."

@@ -246,6 +246,26 @@ def event_label(kind: str) -> str:
     }.get(kind, kind)
 
 
+def draft_status_label(status: str) -> str:
+    return {
+        "editing": _("Being edited"),
+        "submitted": _("Awaiting approval"),
+        "rejected": _("Rejected"),
+        "approved": _("Approved"),
+        "withdrawn": _("Withdrawn"),
+    }.get(status, status)
+
+
+def model_event_label(kind: str) -> str:
+    return {
+        "draft_submitted": _("Submitted for approval"),
+        "draft_withdrawn": _("Submission withdrawn"),
+        "draft_approved": _("Approved"),
+        "draft_rejected": _("Rejected"),
+        "version_deployed": _("Version deployed"),
+    }.get(kind, kind)
+
+
 # -- the current user ---------------------------------------------------------------------------
 
 
@@ -273,6 +293,10 @@ def can_audit() -> bool:
 
 def can_read_all() -> bool:
     return bool(current_user.is_authenticated and _backend().policy.may_read_all(actor()))
+
+
+def can_read_models() -> bool:
+    return bool(current_user.is_authenticated and _backend().policy.may_read_models(actor()))
 
 
 def can_administer() -> bool:
@@ -371,6 +395,9 @@ def install(app: Flask) -> None:
         can_read_all,
         can_audit,
         can_administer,
+        can_read_models,
+        draft_status_label,
+        model_event_label,
     ):
         app.add_template_global(function)
 

@@ -33,7 +33,7 @@ from engine.audit.state import COMMAND_EVENTS, REPAIRED
 from engine.errors import DamagedState, DomainError, NotFound
 from engine.pack import Pack
 from engine.persistence.models import Event, Instance, ProcessDefinition
-from engine.workflow import parsing, safe_xml, stepping
+from engine.workflow import definitions, parsing, stepping
 
 NEUTRAL_EVENTS = {"task_claimed", "task_unclaimed"}
 
@@ -155,13 +155,13 @@ def _pinned_specs(session: Session, event: Event) -> parsing.ParsedSpecs:
         if row is None:
             raise Mismatch(event.seq, None, "a pinned process definition is missing")
         rows.append(row)
-        if safe_xml.content_hash(row.bpmn_xml.encode("utf-8")) != row.content_hash:
+        if definitions.hash_of(row) != row.content_hash:
             raise Mismatch(
                 event.seq,
                 row.process_id,
                 f"definition {row.process_id} v{row.version} no longer matches its content hash",
                 recorded=row.content_hash,
-                replayed=safe_xml.content_hash(row.bpmn_xml.encode("utf-8")),
+                replayed=definitions.hash_of(row),
             )
     top = rows[0]
     if recorded.get("hash") != top.content_hash:

@@ -19,6 +19,7 @@ from engine.access import Actor
 from engine.audit import replay, state
 from engine.audit.chain import EventLog
 from engine.commands.context import LiveServices, Remembered, Unit
+from engine.forms.versions import VersionForms
 from engine.pack import Completed
 from engine.persistence import instances
 from engine.persistence.instances import LockedInstance
@@ -26,7 +27,7 @@ from engine.persistence.records import write as write_record
 from engine.projections import records
 from engine.projections.readings import write_readings
 from engine.projections.tasks import TaskRows, sync_tasks
-from engine.workflow import stepping
+from engine.workflow import definitions, stepping
 from engine.workflow.model import ProcessModel
 from engine.workflow.parsing import ParsedSpecs
 
@@ -65,6 +66,11 @@ class Moving:
 
     def __post_init__(self) -> None:
         self.id_base = self.instance.last_seq
+
+    @property
+    def forms(self) -> VersionForms:
+        """The forms of the versions the workflow runs on."""
+        return definitions.forms_for(self.unit.session, self.unit.ctx.forms, self.parsed)
 
     @property
     def model(self) -> ProcessModel | None:
@@ -128,7 +134,7 @@ def record_progress(
             bpmn_id=stepping.element(task),
         )
     write_readings(session, instance.id, [call for _, call, _ in host.calls], now)
-    rows = TaskRows(unit.ctx.pack.roles, unit.ctx.forms, parsed.models)
+    rows = TaskRows(unit.ctx.pack.roles, moving.forms, parsed.models)
     sync_tasks(
         session,
         rows,

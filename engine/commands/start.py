@@ -15,6 +15,7 @@ from engine.commands.context import CommandContext, LiveServices, Unit, unit_of_
 from engine.commands.progress import CommandResult, Moving, engine_for
 from engine.errors import NotFound, ValidationFailed
 from engine.forms.validation import validate_start
+from engine.forms.versions import VersionForms
 from engine.inputs import plain_json
 from engine.persistence.database import is_postgres
 from engine.persistence.instances import INSTANCE, LockedInstance
@@ -91,7 +92,7 @@ def start_in(
         ctx.policy.require_start(
             actor, process_id, model.starter_lanes if model is not None else ()
         )
-        _check_start_data(ctx, model, data)
+        _check_start_data(definitions.forms_for(session, ctx.forms, parsed), model, data)
     now = ctx.clock()
     chosen = {} if is_postgres(session) else {"id": session.scalar(_NEXT_SQLITE_ID)}
     instance_id = session.execute(
@@ -139,10 +140,11 @@ def start_in(
 
 
 def _check_start_data(
-    ctx: CommandContext, model: ProcessModel | None, data: dict[str, Any]
+    forms: VersionForms, model: ProcessModel | None, data: dict[str, Any]
 ) -> None:
-    forms = [ctx.forms.get(k) for k in (model.start_forms if model else ()) if ctx.forms.has(k)]
-    validate_start(forms, data)
+    validate_start(
+        [forms.get(k) for k in (model.start_forms if model else ()) if forms.has(k)], data
+    )
 
 
 def start_successor(

@@ -78,7 +78,7 @@ def complete_task(
         row, instance = _open_task(unit, task_id, actor)
         moving = load(unit, instance)
         task = stepping.ready_task(moving.workflow, task_id)
-        form = ctx.forms.get(row.bpmn_id)
+        form = moving.forms.get(row.bpmn_id)
         clean = validate_submission(
             form, option_source(unit.session, task.data), data, ctx.pack.checks
         )

@@ -104,6 +104,15 @@ class FormLibrary:
         except NotFound:
             return frozenset()
 
+    def document(self, key: str) -> Any:
+        """The form file of task `key` as JSON (what a version stores of it)."""
+        if not self.has(key):
+            raise NotFound(f"no form for task {key!r}")
+        try:
+            return json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValidationFailed(f"form {key} is not JSON: {exc}", {key: [str(exc)]}) from exc
+
 
 def _stamp(resource: Traversable) -> float | None:
     if isinstance(resource, Path):

@@ -155,6 +155,70 @@ class ProcessDefinition(Base):
     called_processes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
     deployed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The forms of its user tasks and start form, {task id: form document}: part of the
+    # version (and of its content hash). NULL on versions deployed before forms were
+    # versioned: they read the pack's form files, as they always did.
+    forms: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True, deferred=True
+    )
+    # Document control (编制 / 批准 / 变更说明): who drafted it, who approved it, why.
+    author: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    change_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Draft(Base):
+    """A process owner's unpublished edit of one process: its diagram and forms, lint
+    findings as of the last save, and where it stands on the way to a version."""
+
+    __tablename__ = "model_draft"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(128), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, deferred=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    # editing | submitted | rejected | approved | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="editing", index=True)
+    base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lint: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")  # the approver's, on reject
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # once approved
+
+
+class ModelEvent(Base):
+    """The model log: submissions, approvals, rejections and deployments of the
+    procedure, one hash chain for the whole database (`seq` dense from 1)."""
+
+    __tablename__ = "model_event"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    process_id: Mapped[str] = mapped_column(String(128), index=True)
+    draft_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(EventPayload, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ModelLogHead(Base):
+    """The end of the model log, one row locked by whoever appends, so that two
+    publications never chain onto the same entry."""
+
+    __tablename__ = "model_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
 
 
 class Instance(Base):

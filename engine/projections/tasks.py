@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import plain
-from engine.forms.library import FormLibrary
+from engine.forms.versions import VersionForms
 from engine.persistence.database import Writes
 from engine.persistence.instances import HUMAN_TASK, UPDATE_TASK
 from engine.roles import RoleBook
@@ -44,7 +44,7 @@ class TaskRows:
     """Builds the rows of one instance's tasks, with what the pack and diagrams declare."""
 
     def __init__(
-        self, roles: RoleBook, forms: FormLibrary, models: Mapping[str, ProcessModel]
+        self, roles: RoleBook, forms: VersionForms, models: Mapping[str, ProcessModel]
     ) -> None:
         self.roles = roles
         self.forms = forms

@@ -20,6 +20,7 @@ from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
+from engine.queries.models import ModelQueries
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
 from engine.workflow.model import Element, ProcessModel, model_of, models_of
@@ -32,6 +33,7 @@ class Queries:
         self.forms = forms
         self.policy = policy
         self.dictionary = DataDictionary(pack, forms)
+        self.models = ModelQueries(db, pack, forms, policy)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------

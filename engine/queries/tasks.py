@@ -16,10 +16,10 @@ from engine.forms.prefill import prefill
 from engine.pack import Pack
 from engine.persistence.instances import check_task_id
 from engine.persistence.lookups import lookups, option_source
-from engine.persistence.models import HumanTask
-from engine.queries.instances import instance_exists, record_of, task_row
+from engine.persistence.models import HumanTask, Instance
+from engine.queries.instances import record_of, task_row
 from engine.queries.views import TaskRow
-from engine.workflow import expressions
+from engine.workflow import definitions, expressions
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,12 @@ class TaskPage:
 def task_page(session: Session, pack: Pack, forms: FormLibrary, task_id: str) -> TaskPage:
     check_task_id(task_id)
     row = session.get(HumanTask, task_id)
-    if row is None or not instance_exists(session, row.instance_id):
+    instance = session.get(Instance, row.instance_id) if row is not None else None
+    if row is None or instance is None:
         raise NotFound(f"no task {task_id}", reason="no_task")
-    form = forms.get(row.bpmn_id)
+    form = definitions.forms_of_instance(
+        session, forms, instance.definition_id, instance.called_definitions or {}
+    ).get(row.bpmn_id)
     task_data = dict(row.data or {})
     schema = resolve_schema(form.schema, option_source(session, task_data))
     data = prefill(form, task_data, lookups(session), pack.prefills)

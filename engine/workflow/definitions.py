@@ -4,9 +4,12 @@ content returns its version."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
@@ -14,8 +17,12 @@ from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import NotFound, ValidationFailed
+from engine.forms import versions
+from engine.forms.library import FormLibrary
+from engine.forms.versions import VersionForms
 from engine.inputs import storable
 from engine.persistence.models import ProcessDefinition
+from engine.workflow.model import ProcessModel, read_models
 from engine.workflow.parsing import ParsedSpecs, parsed_specs
 from engine.workflow.safe_xml import content_hash, safe_tree, utf8_text
 from engine.workflow.validation import DiagramRules, validate_tree
@@ -30,16 +37,50 @@ class Deployed:
     created: bool
 
 
+@dataclass(frozen=True)
+class Publication:
+    """Document control of a new version: who drafted it, who approved it, why."""
+
+    author: str | None
+    approved_by: str | None
+    note: str = ""
+
+
+def version_hash(xml: bytes, forms: Mapping[str, Any] | None) -> str:
+    """What identifies a version's content: its diagram and its forms (versions that
+    hold no forms, deployed before forms were versioned, by their diagram alone)."""
+    if forms is None:
+        return content_hash(xml)
+    canonical = json.dumps(forms, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(xml + b"\n" + canonical.encode("utf-8")).hexdigest()
+
+
+def hash_of(row: ProcessDefinition) -> str:
+    """The content hash a stored version's diagram and forms add up to now."""
+    return version_hash(row.bpmn_xml.encode("utf-8"), row.forms)
+
+
+def forms_of_process(
+    model: ProcessModel | None, user_tasks: list[str], forms: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The forms one process of a file holds: its user tasks' and its start form."""
+    keys = [*user_tasks, *(model.start_forms if model is not None else ())]
+    return {key: forms[key] for key in sorted(set(keys)) if key in forms}
+
+
 def deploy(
     session: Session,
     xml: bytes,
     *,
+    forms: Mapping[str, Any],
     filename: str = "diagram.bpmn",
     deployed_by: str | None = None,
+    publication: Publication | None = None,
     rules: DiagramRules,
     at: datetime | None = None,
 ) -> Deployed:
-    """Validate and store one BPMN file; the same content again returns its version."""
+    """Validate and store one BPMN file with its forms ({task id: form document});
+    the same content again returns its version."""
     if len(filename) > MAX_FILENAME_CHARS or not storable(filename):
         raise ValidationFailed(
             f"the file name must be at most {MAX_FILENAME_CHARS} storable characters",
@@ -47,12 +88,15 @@ def deploy(
         )
     tree = safe_tree(xml, filename)
     report = validate_tree(tree, rules, filename)
+    models = read_models(tree)
+    publication = publication or Publication(deployed_by, deployed_by)
     # The file must also parse as SpiffWorkflow sees it, against what it calls.
-    digest = content_hash(xml)
     text = utf8_text(xml, filename)
     definitions: list[ProcessDefinition] = []
     created = False
     for pid, name in report.processes.items():
+        own_forms = forms_of_process(models.get(pid), report.user_tasks.get(pid, []), forms)
+        digest = version_hash(xml, own_forms)
         existing = session.scalar(
             select(ProcessDefinition).where(
                 ProcessDefinition.process_id == pid, ProcessDefinition.content_hash == digest
@@ -79,6 +123,10 @@ def deploy(
             called_processes=report.called.get(pid, []),
             deployed_at=at or utcnow(),
             deployed_by=deployed_by,
+            forms=own_forms,
+            author=publication.author,
+            approved_by=publication.approved_by,
+            change_note=publication.note,
         )
         session.add(definition)
         definitions.append(definition)
@@ -172,3 +220,37 @@ def spec_for_instance(
             raise NotFound("a pinned process definition is missing")
         rows.append(row)
     return parsed_specs(rows[0].process_id, rows)
+
+
+def forms_for(session: Session, library: FormLibrary, parsed: ParsedSpecs) -> VersionForms:
+    """The forms of the versions `parsed` was built from."""
+    return versions.kept(library, parsed.key, lambda: _stored(session, parsed.key))
+
+
+def forms_of_instance(
+    session: Session, library: FormLibrary, definition_id: int, called: Mapping[str, int]
+) -> VersionForms:
+    """The forms of the versions an instance runs on: its definition's, then those of
+    the called versions it pinned."""
+    ids = [definition_id, *called.values()]
+    hashes = dict(
+        session.execute(
+            select(ProcessDefinition.id, ProcessDefinition.content_hash).where(
+                ProcessDefinition.id.in_(ids)
+            )
+        ).all()
+    )
+    key = tuple(sorted(f"{i}:{hashes.get(i)}" for i in ids))
+    return versions.kept(library, key, lambda: _stored(session, key))
+
+
+def _stored(session: Session, key: tuple[str, ...]) -> versions.StoredForms:
+    ids = [int(part.split(":", 1)[0]) for part in key]
+    found: dict[int, dict[str, Any] | None] = dict(
+        session.execute(
+            select(ProcessDefinition.id, ProcessDefinition.forms).where(
+                ProcessDefinition.id.in_(ids)
+            )
+        ).all()
+    )
+    return versions.merged(found.get(i) for i in ids)

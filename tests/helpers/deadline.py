@@ -4,7 +4,6 @@ without the bound the test would hang instead of failing."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -33,10 +32,9 @@ def deadline(seconds: float) -> Iterator[None]:
 
 @contextmanager
 def quickly(seconds: float = 1.0) -> Iterator[None]:
-    """The block must end within `seconds` (what it bounds takes milliseconds; the
-    margin is for a busy machine)."""
-    began = time.perf_counter()
+    """What the block bounds takes milliseconds; it fails only when it runs on for
+    several times `seconds` (unbounded work would run for minutes). No assertion on
+    how long it took: on a busy machine that would fail for the wrong reason; the
+    tests assert the bound that was hit, which does not depend on the machine."""
     with deadline(seconds * 5):
         yield
-    took = time.perf_counter() - began
-    assert took < seconds, f"took {took:.2f} s"

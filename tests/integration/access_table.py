@@ -70,7 +70,7 @@ TABLE: dict[str, tuple[str | int, ...]] = {
     "ChangeAdvisoryBoard":      (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
     "ChangeImplementer":        (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
     "Auditor":                  (F,   F,    F,       A,   A,      A,     A,     F,      F,     F),
-    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      A,     F),
+    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      F,     F),
     "Admin":                    (A,   F,    F,       A,   A,      A,     A,     A,      A,     A),
 }
 # fmt: on

@@ -25,7 +25,7 @@ from engine.persistence.models import (
     Record,
 )
 from engine.runtime import Runtime
-from engine.workflow import safe_xml
+from engine.workflow import definitions
 from procedure import PACK
 from tests.cycle import Driver
 from tests.helpers.actors import actors_of
@@ -129,9 +129,9 @@ def test_replay_reports_a_diverging_definition(db: Database, finished: int) -> N
 
     with db.transaction() as session:
         definition_id = session.get(Instance, finished).definition_id
-        xml = session.get(ProcessDefinition, definition_id).bpmn_xml
-        changed = xml.replace("decision == 'reject'", "decision == 'approve'")
-        digest = safe_xml.content_hash(changed.encode("utf-8"))
+        row = session.get(ProcessDefinition, definition_id)
+        changed = row.bpmn_xml.replace("decision == 'reject'", "decision == 'approve'")
+        digest = definitions.version_hash(changed.encode("utf-8"), row.forms)
         session.execute(
             update(ProcessDefinition)
             .where(ProcessDefinition.id == definition_id)

@@ -401,14 +401,14 @@ def test_a_new_step_needs_only_the_diagram_and_a_form(tmp_path: Path) -> None:
     try:
         rt = Runtime(db, pack)
         rt.upsert_user("appr", PASSWORD, ["Approver"], "老李")
-        modeler = Actor("modeler", frozenset({"Modeler"}))
+        admin = Actor("admin", frozenset({"Admin"}))
         xml = with_check_budget((folder / "tiny.bpmn").read_text(encoding="utf-8"))
         # the form comes first: a user task without one is refused at deploy
         with pytest.raises(ValidationFailed) as refused:
-            rt.deploy(modeler, xml.encode("utf-8"), "tiny.bpmn")
+            rt.deploy(admin, xml.encode("utf-8"), "tiny.bpmn")
         assert "check_budget" in refused.value.details
         (folder / "forms" / "check_budget.json").write_text(CHECK_BUDGET_FORM, encoding="utf-8")
-        deployed = rt.deploy(modeler, xml.encode("utf-8"), "tiny.bpmn")
+        deployed = rt.deploy(admin, xml.encode("utf-8"), "tiny.bpmn")
         assert deployed.created
         assert deployed.definitions[0].version == 2
 

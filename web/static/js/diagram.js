@@ -44,6 +44,14 @@
         active.forEach(function (id) {
           if (registry.get(id)) { canvas.addMarker(id, "csi-active"); }
         });
+        // Other markings by class ({"csi-added": [ids], …}): a draft's diff.
+        var marks = {};
+        try { marks = JSON.parse(container.getAttribute("data-marks") || "{}") || {}; } catch (e) { marks = {}; }
+        Object.keys(marks).forEach(function (marker) {
+          parseList(JSON.stringify(marks[marker])).forEach(function (id) {
+            if (registry.get(id)) { canvas.addMarker(id, marker); }
+          });
+        });
         canvas.zoom("fit-viewport", "auto");
         container.setAttribute("data-ready", "true");
       })
