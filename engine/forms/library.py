@@ -113,6 +113,11 @@ def _stamp(resource: Traversable) -> float | None:
     return 0.0  # inside a wheel or zip: never changes while the process runs
 
 
+def is_form_key(key: str) -> bool:
+    """Whether `key` may name a form (a user task's id, a start form)."""
+    return bool(_KEY.fullmatch(key))
+
+
 def parse_form(
     key: str,
     text: str,
@@ -233,8 +238,10 @@ KEYWORDS = frozenset(
     }
 )
 # JSON Schema keywords whose value is a schema, a list of schemas or a map of them.
-_IN_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
-_IN_SCHEMA += ("propertyNames", "unevaluatedItems", "unevaluatedProperties")
+_IN_SCHEMA = (
+    *("items", "additionalProperties", "not", "if", "then", "else", "contains"),
+    *("propertyNames", "unevaluatedItems", "unevaluatedProperties"),
+)
 _IN_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
 _IN_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
