@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from engine.errors import NotFound, UnsafeExpression, ValidationFailed
 from engine.forms import checks
@@ -123,6 +122,11 @@ def _stamp(resource: Traversable) -> float | None:
     return 0.0  # inside a wheel or zip: never changes while the process runs
 
 
+def is_form_key(key: str) -> bool:
+    """Whether `key` may name a form (a user task's id, a start form)."""
+    return bool(_KEY.fullmatch(key))
+
+
 def parse_form(
     key: str,
     text: str,
@@ -134,15 +138,42 @@ def parse_form(
         raw = json.loads(text)
     except ValueError as exc:
         raise ValidationFailed(f"form {key} is not JSON: {exc}", {key: [str(exc)]}) from exc
+    return form_of(key, raw, prefills, check_functions)
+
+
+def form_of(
+    key: str,
+    raw: Any,
+    prefills: Mapping[str, Prefill],
+    check_functions: Container[str] | None = None,
+) -> Form:
+    """A form from its document (the decoded JSON); refuses it with every problem found."""
+    form, problems = _read(key, raw, prefills, check_functions)
+    if form is None or problems:
+        problems = problems or ["no schema"]
+        raise ValidationFailed(f"form {key}: {problems[0]}", {key: problems})
+    return form
+
+
+def form_problems(
+    raw: Any, prefills: Mapping[str, Prefill], check_functions: Container[str] | None = None
+) -> list[str]:
+    """Why a form document cannot be used (nothing when it can): what `form_of` refuses."""
+    return _read("form", raw, prefills, check_functions)[1]
+
+
+def _read(
+    key: str,
+    raw: Any,
+    prefills: Mapping[str, Prefill],
+    check_functions: Container[str] | None,
+) -> tuple[Form | None, list[str]]:
     schema = raw.get("schema") if isinstance(raw, dict) else None
     if not isinstance(schema, dict):
-        raise ValidationFailed(f"form {key} has no schema", {key: ["no schema"]})
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ValidationFailed(
-            f"form {key} has an invalid schema: {exc.message}", {key: [exc.message]}
-        ) from exc
+        return None, ["no schema"]
+    problems = _meta_schema_problems(schema)
+    if problems:
+        return None, problems  # what follows walks a schema the meta-schema admits
     properties: Mapping[str, Any] = schema.get("properties") or {}
     carry_over = tuple(
         n for n, p in properties.items() if isinstance(p, dict) and p.get("x-carry-over")
@@ -151,6 +182,7 @@ def parse_form(
         n: p["x-prefill"] for n, p in properties.items() if isinstance(p, dict) and "x-prefill" in p
     }
     notice = raw.get("notice")
+    form: Form | None = None
     try:
         form = Form(
             key=key,
@@ -164,15 +196,105 @@ def parse_form(
             checks=tuple(schema.get("x-checks") or ()),
             option_lists=tuple(sorted(option_lists(schema))),
         )
-        inputs = _inputs(form, prefills)
+        form = Form(**{**form.__dict__, "inputs": _inputs(form, prefills)})
         checks.validate_rules(form.checks, check_functions)
     except (UnsafeExpression, ValueError, KeyError, TypeError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        raise ValidationFailed(f"form {key}: {message}", {key: [message]}) from exc
-    problems = _unbounded(schema) + _reserved_fields(schema)
-    if problems:
-        raise ValidationFailed(f"form {key}: {problems[0]}", {key: problems})
-    return Form(**{**form.__dict__, "inputs": inputs})
+        problems.append(getattr(exc, "message", None) or str(exc))
+    problems += (
+        _remote_references(schema)
+        + _unknown_keywords(schema)
+        + _unbounded(schema)
+        + _reserved_fields(schema)
+    )
+    return form, problems
+
+
+def _meta_schema_problems(schema: Mapping[str, Any]) -> list[str]:
+    """Where the schema breaks JSON Schema 2020-12 (the dialect every form is read in)."""
+    declared = schema.get("$schema")
+    if declared is not None and (not isinstance(declared, str) or declared.rstrip("#") != _DIALECT):
+        return [f"$schema must be {_DIALECT} (JSON Schema 2020-12), not {declared!r}"]
+    errors = sorted(_META_VALIDATOR.iter_errors(schema), key=lambda e: list(e.absolute_path))
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" if e.absolute_path else e.message
+        for e in errors[:_MAX_REPORTED]
+    ]
+
+
+_DIALECT = str(Draft202012Validator.META_SCHEMA["$id"])
+_META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+_MAX_REPORTED = 20  # a broken form gets a useful list, not one line per node of it
+
+# The keywords a form's schema may use beyond JSON Schema (engine.forms and the data
+# dictionary, engine.dictionary, read them). Anything else spelled `x-` is a typo or a
+# keyword some other tool reads: either way the engine would silently ignore it.
+KEYWORDS = frozenset(
+    {
+        "x-title-en",
+        "x-description-en",
+        "x-enum-titles",
+        "x-widget",
+        "x-hidden",
+        "x-carry-over",
+        "x-prefill",
+        "x-options",
+        "x-checks",
+        "x-display",
+        "x-lookup",
+        "x-record",
+        "x-internal",
+        "x-card-title",
+    }
+)
+# JSON Schema keywords whose value is a schema, a list of schemas or a map of them.
+_IN_SCHEMA = (
+    *("items", "additionalProperties", "not", "if", "then", "else", "contains"),
+    *("propertyNames", "unevaluatedItems", "unevaluatedProperties"),
+)
+_IN_LIST = ("allOf", "anyOf", "oneOf", "prefixItems")
+_IN_MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def subschemas(schema: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every schema within `schema` (itself first), with its JSON pointer path."""
+    stack: list[tuple[str, Any]] = [("", schema)]
+    while stack:
+        path, node = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        yield path, node
+        for keyword in _IN_SCHEMA:
+            stack.append((f"{path}/{keyword}", node.get(keyword)))
+        for keyword in _IN_LIST:
+            inner = node.get(keyword)
+            if isinstance(inner, list):
+                stack.extend((f"{path}/{keyword}/{n}", s) for n, s in enumerate(inner))
+        for keyword in _IN_MAP:
+            inner = node.get(keyword)
+            if isinstance(inner, Mapping):
+                stack.extend((f"{path}/{keyword}/{n}", s) for n, s in inner.items())
+
+
+def _remote_references(schema: Mapping[str, Any]) -> list[str]:
+    """A reference outside the form (`other.json`, `https://…`) would make validating a
+    submission fetch or look up a document the form does not hold: only references
+    within the form (`#/$defs/…`) are allowed."""
+    return sorted(
+        f"{path or '/'}: {keyword} {node[keyword]!r} is not within the form (only '#…')"
+        for path, node in subschemas(schema)
+        for keyword in _REFERENCES
+        if isinstance(node.get(keyword), str) and not node[keyword].startswith("#")
+    )
+
+
+def _unknown_keywords(schema: Mapping[str, Any]) -> list[str]:
+    return sorted(
+        f"{path or '/'}: unknown keyword {keyword!r}"
+        for path, node in subschemas(schema)
+        for keyword in node
+        if isinstance(keyword, str) and keyword.startswith("x-") and keyword not in KEYWORDS
+    )
 
 
 def _unbounded(schema: Mapping[str, Any], path: str = "") -> list[str]:

@@ -231,27 +231,39 @@ def _first_tasks(
     return tuple(found)
 
 
-def check_models(models: Mapping[str, ProcessModel], errors: dict[str, list[str]]) -> None:
-    """Declarations the engine could not act on, by element id."""
-    for model in models.values():
-        statuses = model.record_statuses
-        for element in model.elements.values():
-            status = element.properties.get("record_status")
-            if status and status not in statuses:
-                errors.setdefault(element.id, []).append(
+def record_status_problems(model: ProcessModel) -> list[tuple[str, str]]:
+    """(element id, reason) for each record status the process cannot keep."""
+    problems = []
+    statuses = model.record_statuses
+    for element in model.elements.values():
+        status = element.properties.get("record_status")
+        if status and status not in statuses:
+            problems.append(
+                (
+                    element.id,
                     f"record status {status!r} is not declared on the process "
-                    f"(property record_status:{status})"
+                    f"(property record_status:{status})",
                 )
-            if status and not model.record_prefix:
-                errors.setdefault(element.id, []).append(
-                    "a record status needs the process to keep a record (property record_prefix)"
+            )
+        if status and not model.record_prefix:
+            problems.append(
+                (
+                    element.id,
+                    "a record status needs the process to keep a record (property record_prefix)",
                 )
-        label = model.task_label
-        if label:
-            try:
-                expressions.check(label)
-            except UnsafeExpression as exc:
-                errors.setdefault(model.process_id, []).append(f"task_label: {exc.message}")
+            )
+    return problems
+
+
+def task_label_problem(model: ProcessModel) -> str | None:
+    """Why the process's task_label expression would be refused, if it would."""
+    if not model.task_label:
+        return None
+    try:
+        expressions.check(model.task_label)
+    except UnsafeExpression as exc:
+        return f"task_label: {exc.message}"
+    return None
 
 
 _cache_lock = threading.Lock()

@@ -144,6 +144,23 @@ def test_defaults_of_a_bare_form() -> None:
         ('{"schema": []}', "no schema"),
         ('{"schema": {"type": 5}}', "5 is not valid under any of the given schemas"),
         ('{"schema": {"minLength": -1}}', "-1 is less than the minimum of 0"),
+        (
+            '{"schema": {"$schema": "http://json-schema.org/draft-07/schema#"}}',
+            "$schema must be https://json-schema.org/draft/2020-12/schema",
+        ),
+        ('{"schema": {"$ref": "https://example.com/s.json"}}', "$ref 'https://example.com/s"),
+        (
+            '{"schema": {"properties": {"a": {"items": {"anyOf": [{"$ref": "o.json#/x"}]}}}}}',
+            "/properties/a/items/anyOf/0: $ref 'o.json#/x' is not within the form",
+        ),
+        (
+            '{"schema": {"$defs": {"d": {"$dynamicRef": "https://example.com/d"}}}}',
+            "/$defs/d: $dynamicRef",
+        ),
+        (
+            '{"schema": {"properties": {"a": {"x-titel-en": "A"}}}}',
+            "/properties/a: unknown keyword 'x-titel-en'",
+        ),
         ('{"schema": {}, "context": 5}', "'int' object is not iterable"),
         ('{"schema": {"properties": {"a": {"x-prefill": 5}}}}', "x-prefill is an expression"),
         (
@@ -471,3 +488,12 @@ def test_a_check_function_the_pack_does_not_register_is_refused_when_the_form_lo
         parse_form("f", text, {}, check_functions={"known"})
     known = json.dumps({"schema": {**props(), "x-checks": [{"function": "known"}]}})
     assert parse_form("f", known, {}, check_functions={"known"}).checks == ({"function": "known"},)
+
+
+def test_a_reference_within_the_form_is_allowed() -> None:
+    schema = {
+        **props(a={**STRING, "allOf": [{"$ref": "#/$defs/short"}]}),
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"short": {"maxLength": 3}},
+    }
+    assert form_of(schema).fields == ["a"]

@@ -10,7 +10,14 @@ import pytest
 
 from engine.persistence.records import RecordRow
 from engine.projections import records
-from engine.workflow.model import Element, ProcessModel, RecordLog, check_models, read_models
+from engine.workflow.model import (
+    Element,
+    ProcessModel,
+    RecordLog,
+    read_models,
+    record_status_problems,
+    task_label_problem,
+)
 from engine.workflow.safe_xml import safe_tree
 
 
@@ -204,7 +211,12 @@ def test_starter_lanes_are_those_holding_a_start_event() -> None:
 
 def errors_of(process: str) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    check_models(read_models(safe_tree(diagram(process))), errors)
+    for model in read_models(safe_tree(diagram(process))).values():
+        for element, message in record_status_problems(model):
+            errors.setdefault(element, []).append(message)
+        label = task_label_problem(model)
+        if label:
+            errors.setdefault(model.process_id, []).append(label)
     return errors
 
 
