@@ -194,7 +194,7 @@ class Run:
     deterministic), and checkpoints the state each command left: this run takes the
     pinned definitions, finds what the record names by its id and holds each step to
     its checkpoint. A what-if run (engine.audit.what_if) replays the same record on
-    other definitions, and overrides these four ways."""
+    other definitions, and overrides these ways."""
 
     session: Session
     instance: Instance
@@ -221,21 +221,32 @@ class Run:
         """Whether `task` is the one a recorded service result names."""
         return str(task.id) == service_event.task_id
 
-    def settle(self, event: Event, before: dict[str, Any]) -> stepping.Observation:
-        """Where the workflow stands after `event`, held to the checkpoint it records."""
-        assert self.workflow is not None
-        return _check_checkpoint(event, self.workflow, before)
+    def settle(
+        self, workflow: BpmnWorkflow, event: Event, before: dict[str, Any]
+    ) -> stepping.Observation:
+        """Where `workflow` stands after `event`, held to the checkpoint it records."""
+        return _check_checkpoint(event, workflow, before)
+
+    def services_for(self, recorded: list[Event]) -> ReplayServices:
+        """The host a command's service calls read through: the reads the record holds."""
+        return ReplayServices(recorded)
 
     def command(self, events: list[Event], index: int) -> list[Event]:
         """Replay the command event at `index`, compare the service results recorded
         after it and then the state it left; returns those service events."""
         event = events[index]
         recorded = _services_after(events, index)
-        host = ReplayServices(recorded)
+        host = self.services_for(recorded)
         try:
-            self.workflow = _replay_command(self, event, host)
+            workflow = self.workflow = _replay_command(self, event, host)
         except DomainError as error:
             raise Mismatch(event.seq, event.bpmn_id, error.message) from error
+        self.check_services(event, recorded, host)
+        self.seen = self.settle(workflow, event, self.seen.data if self.seen is not None else {})
+        return recorded
+
+    def check_services(self, event: Event, recorded: list[Event], host: ReplayServices) -> None:
+        """The service calls a command made, against the results recorded after it."""
         for offset, service_event in enumerate(recorded):
             if offset >= len(host.calls):
                 raise Mismatch(
@@ -255,8 +266,6 @@ class Run:
                 stepping.element(task),
                 f"{self.who} called {call.operation}, the record has no such result",
             )
-        self.seen = self.settle(event, self.seen.data if self.seen is not None else {})
-        return recorded
 
     def event(self, events: list[Event], index: int, consumed: set[int]) -> list[int]:
         """Replay the event at `index`; returns the seqs of the service events it consumed."""
@@ -285,7 +294,7 @@ class Run:
             # its checkpoint records.
             if self.workflow is None or self.seen is None:
                 raise Mismatch(event.seq, None, "a repair before the instance started")
-            self.seen = self.settle(event, self.seen.data)
+            self.seen = self.settle(self.workflow, event, self.seen.data)
         else:
             raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
         return []
@@ -462,7 +471,9 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
             task = run.open_task(workflow, event)
         except Exception as exc:
             raise Mismatch(
-                event.seq, event.bpmn_id, f"the recorded task is not ready in {run.who}"
+                event.seq,
+                event.bpmn_id,
+                f"the recorded task {event.bpmn_id} is not ready in {run.who}",
             ) from exc
         if stepping.element(task) != event.bpmn_id:
             raise Mismatch(
