@@ -1,0 +1,1 @@
+"""Process owners changing a process: what a draft would do before it is published."""
