@@ -7,9 +7,11 @@ each deployed version, and a what-if replay of the newest recorded histories on 
 draft (engine.audit.what_if): for each, the first step that would have gone
 differently, or none.
 
-Only instances of the draft's own process are looked at. Instances of processes that
-call it (call activities) keep the called versions they pinned until they are
-migrated themselves; what the draft would do to them is out of scope here.
+Only instances of the draft's own process are looked at; what a process it calls
+runs is part of its instance (on the called versions the instance pinned, which the
+what-if keeps; migration would take the latest). Instances of other processes that
+call the draft's process (call activities) keep the version they pinned until they
+are migrated themselves: they are out of scope here.
 """
 
 from __future__ import annotations

@@ -41,6 +41,16 @@ PREPARED = with_task_before(
 )
 
 
+def _idle_step_before(element: str, xml: str) -> str:
+    return with_task_before(
+        xml,
+        element,
+        f"idle_before_{element}",
+        f'<bpmn:scriptTask id="idle_before_{element}"><bpmn:script>phase = phase</bpmn:script>'
+        "</bpmn:scriptTask>",
+    )
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Module-wide here, so the tests of one backend run together around one cycle."""
@@ -127,17 +137,11 @@ def test_a_draft_without_the_task_an_improvement_stands_on_names_it(
     [
         BPMN,
         BPMN.replace('name="填写服务改进记录"', 'name="编写服务改进记录"'),
-        # A script step that changes nothing: every later task gets another id, and
-        # the history still goes the same way.
-        with_task_before(
-            BPMN,
-            "review_plan",
-            "tidy_up",
-            '<bpmn:scriptTask id="tidy_up"><bpmn:script>phase = phase</bpmn:script>'
-            "</bpmn:scriptTask>",
-        ),
+        # Script steps that change nothing, before a task and before the timer: the
+        # tasks and timers after them get other ids, and the history goes the same way.
+        _idle_step_before("wait_recheck", _idle_step_before("review_plan", BPMN)),
     ],
-    ids=["same", "relabelled", "idle-step"],
+    ids=["same", "relabelled", "idle-steps"],
 )
 def test_a_finished_improvement_replays_identically_on_an_equivalent_draft(
     db: Database, finished: int, draft: str
@@ -263,9 +267,14 @@ def test_the_newest_histories_first_up_to_the_limit_with_progress(
         "not a diagram",
         CHANGES,  # a diagram, of another process
         BPMN.replace('targetRef="review_plan"', 'targetRef="no_such_element"'),
+        BPMN.replace(  # the process twice, which the parser finds before it looks further
+            "</bpmn:definitions>",
+            '<bpmn:process id="service_improvement" isExecutable="true">'
+            '<bpmn:startEvent id="again" /></bpmn:process></bpmn:definitions>',
+        ),
         BPMN.replace("<bpmn:definitions", '<!DOCTYPE d [<!ENTITY e "e">]><bpmn:definitions', 1),
     ],
-    ids=["not-xml", "other-process", "dangling-flow", "entity"],
+    ids=["not-xml", "other-process", "dangling-flow", "twice", "entity"],
 )
 def test_a_draft_that_cannot_run_as_the_process_is_invalid_input(db: Database, draft: str) -> None:
     with pytest.raises(ValidationFailed):
