@@ -148,8 +148,9 @@ class Driver:
             assert len(mine) == 1, (owner, mine)
             self.door.complete(owner, mine[0]["id"], values_for(owner, avail, mttr))
 
-    def run(self, next_cycle: bool = False) -> CycleResult:
-        iid = self.door.start("owner")
+    def to_first_review(self, iid: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """From the start to the plan's first review (open for the manager); the gaps
+        of the first round and the plan."""
         self.do("owner", iid, "register_input", REGISTER)
 
         po1 = [t for t in self.door.tasks("po1", iid) if t["bpmn_id"] == "propose_metrics"]
@@ -189,6 +190,11 @@ class Driver:
             "measures": MEASURES,
         }
         self.do("owner", iid, "record_improvement", plan)
+        return gaps, plan
+
+    def run(self, next_cycle: bool = False) -> CycleResult:
+        iid = self.door.start("owner")
+        gaps, plan = self.to_first_review(iid)
         self.do("manager", iid, "review_plan", {"decision": "reject", "comment": "请补充回退方案"})
         seen = self.door.instance(iid)["data"].get("comment")
         revised = {**plan, "measures": [{**m, "rollback": "切回原主库"} for m in MEASURES]}

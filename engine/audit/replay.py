@@ -14,9 +14,9 @@ produce. The first difference is reported with its seq, element and both values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task
@@ -188,7 +188,13 @@ def _services_after(events: list[Event], index: int) -> list[Event]:
 @dataclass
 class Run:
     """A replay in progress: the workflow, the specs it runs on, what the last command
-    left, the readings it drew."""
+    left, the readings it drew.
+
+    The record names definitions by id and hash, tasks and timers by id (ids are
+    deterministic), and checkpoints the state each command left: this run takes the
+    pinned definitions, finds what the record names by its id and holds each step to
+    its checkpoint. A what-if run (engine.audit.what_if) replays the same record on
+    other definitions, and overrides these ways."""
 
     session: Session
     instance: Instance
@@ -197,25 +203,58 @@ class Run:
     parsed: parsing.ParsedSpecs | None = None
     seen: stepping.Observation | None = None
     readings: list[tuple[str, float, str | None]] = field(default_factory=list)
+    who: ClassVar[str] = "the replay"  # what the messages call this run
+
+    def specs_for(self, event: Event) -> parsing.ParsedSpecs:
+        """The specs an instance_started or instance_migrated event moves the run onto."""
+        return _pinned_specs(self.session, event)
+
+    def open_task(self, workflow: BpmnWorkflow, event: Event) -> Task:
+        """The open task `event` names; a DomainError when it is not open here."""
+        return stepping.ready_task(workflow, event.task_id or "")
+
+    def timers_named(self, workflow: BpmnWorkflow, event: Event) -> set[str]:
+        """The ids of the waiting timers a timer_fired event fired."""
+        return set(payload_of(event).get("fired") or [])
+
+    def is_recorded_task(self, service_event: Event, task: Task) -> bool:
+        """Whether `task` is the one a recorded service result names."""
+        return str(task.id) == service_event.task_id
+
+    def settle(
+        self, workflow: BpmnWorkflow, event: Event, before: dict[str, Any]
+    ) -> stepping.Observation:
+        """Where `workflow` stands after `event`, held to the checkpoint it records."""
+        return _check_checkpoint(event, workflow, before)
+
+    def services_for(self, recorded: list[Event]) -> ReplayServices:
+        """The host a command's service calls read through: the reads the record holds."""
+        return ReplayServices(recorded)
 
     def command(self, events: list[Event], index: int) -> list[Event]:
         """Replay the command event at `index`, compare the service results recorded
         after it and then the state it left; returns those service events."""
         event = events[index]
         recorded = _services_after(events, index)
-        host = ReplayServices(recorded)
+        host = self.services_for(recorded)
         try:
-            self.workflow = _replay_command(self, event, host)
+            workflow = self.workflow = _replay_command(self, event, host)
         except DomainError as error:
             raise Mismatch(event.seq, event.bpmn_id, error.message) from error
+        self.check_services(event, recorded, host)
+        self.seen = self.settle(workflow, event, self.seen.data if self.seen is not None else {})
+        return recorded
+
+    def check_services(self, event: Event, recorded: list[Event], host: ReplayServices) -> None:
+        """The service calls a command made, against the results recorded after it."""
         for offset, service_event in enumerate(recorded):
             if offset >= len(host.calls):
                 raise Mismatch(
                     service_event.seq,
                     service_event.bpmn_id,
-                    "the record has a service result the replay did not produce",
+                    f"the record has a service result {self.who} did not produce",
                 )
-            _check_service(service_event, *host.calls[offset][:2])
+            _check_service(self, service_event, *host.calls[offset][:2])
             for reading in host.calls[offset][1].extra.get("metric_values", []):
                 self.readings.append(
                     (reading["code"], float(reading["value"]), reading.get("recorded_by"))
@@ -225,16 +264,57 @@ class Run:
             raise Mismatch(
                 event.seq,
                 stepping.element(task),
-                f"the replay called {call.operation}, the record has no such result",
+                f"{self.who} called {call.operation}, the record has no such result",
             )
-        before = self.seen.data if self.seen is not None else {}
-        self.seen = _check_checkpoint(event, self.workflow, before)
-        return recorded
+
+    def event(self, events: list[Event], index: int, consumed: set[int]) -> list[int]:
+        """Replay the event at `index`; returns the seqs of the service events it consumed."""
+        event = events[index]
+        payload_of(event)
+        if event.type in COMMAND_EVENTS:
+            return [e.seq for e in self.command(events, index)]
+        if event.type == "service_completed":
+            if event.seq not in consumed:
+                raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
+        elif event.type in NEUTRAL_EVENTS:
+            # A claim moves nothing, but its task must be open in the replay too.
+            if self.workflow is None or event.task_id is None:
+                raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
+            try:
+                self.open_task(self.workflow, event)
+            except DomainError as exc:
+                raise Mismatch(
+                    event.seq, event.bpmn_id, f"the claimed task is not open in {self.who}"
+                ) from exc
+        elif event.type == "instance_completed":
+            if self.workflow is None or not self.workflow.completed:
+                raise Mismatch(event.seq, None, f"recorded as completed, but {self.who} is not")
+        elif event.type == REPAIRED:
+            # The snapshot was rebuilt here: nothing moves, and the state must be the one
+            # its checkpoint records.
+            if self.workflow is None or self.seen is None:
+                raise Mismatch(event.seq, None, "a repair before the instance started")
+            self.seen = self.settle(self.workflow, event, self.seen.data)
+        else:
+            raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
+        return []
 
 
-def _replay_events(run: Run, events: list[Event], first_seq: int, at_step: Any = None) -> None:
+class Replaying(Protocol):
+    """What `replay_events` feeds the log through: a Run, or runs in lockstep."""
+
+    def event(self, events: list[Event], index: int, consumed: set[int]) -> list[int]: ...
+
+
+def replay_events(
+    run: Replaying,
+    events: list[Event],
+    first_seq: int,
+    at_step: Callable[[Event], None] | None = None,
+) -> None:
     """Feed `events` (seq `first_seq` onwards, in order) through `run`; `at_step(event)`
-    is called after each event has been replayed."""
+    is called after each event has been replayed. The first difference stops it, as a
+    Mismatch."""
     consumed: set[int] = set()
     for index, event in enumerate(events):
         if event.seq != first_seq + index:
@@ -242,7 +322,7 @@ def _replay_events(run: Run, events: list[Event], first_seq: int, at_step: Any =
                 first_seq + index, None, f"event {first_seq + index} is missing from the log"
             )
         try:
-            consumed.update(_replay_event(run, events, index, consumed))
+            consumed.update(run.event(events, index, consumed))
         except Mismatch:
             raise
         except Exception as exc:
@@ -253,39 +333,6 @@ def _replay_events(run: Run, events: list[Event], first_seq: int, at_step: Any =
             ) from exc
         if at_step is not None:
             at_step(event)
-
-
-def _replay_event(run: Run, events: list[Event], index: int, consumed: set[int]) -> list[int]:
-    """Replay the event at `index`; returns the seqs of the service events it consumed."""
-    event = events[index]
-    payload_of(event)
-    if event.type in COMMAND_EVENTS:
-        return [e.seq for e in run.command(events, index)]
-    if event.type == "service_completed":
-        if event.seq not in consumed:
-            raise Mismatch(event.seq, event.bpmn_id, "a service result that follows no command")
-    elif event.type in NEUTRAL_EVENTS:
-        # A claim moves nothing, but its task must be open in the replay too.
-        if run.workflow is None or event.task_id is None:
-            raise Mismatch(event.seq, event.bpmn_id, "a claim without an open task")
-        try:
-            stepping.ready_task(run.workflow, event.task_id)
-        except DomainError as exc:
-            raise Mismatch(
-                event.seq, event.bpmn_id, "the claimed task is not open in the replay"
-            ) from exc
-    elif event.type == "instance_completed":
-        if run.workflow is None or not run.workflow.completed:
-            raise Mismatch(event.seq, None, "recorded as completed, but the replay is not")
-    elif event.type == REPAIRED:
-        # The snapshot was rebuilt here: nothing moves, and the state must be the one
-        # its checkpoint records.
-        if run.workflow is None or run.seen is None:
-            raise Mismatch(event.seq, None, "a repair before the instance started")
-        run.seen = _check_checkpoint(event, run.workflow, run.seen.data)
-    else:
-        raise Mismatch(event.seq, event.bpmn_id, f"cannot replay an event of type {event.type}")
-    return []
 
 
 def replay(
@@ -301,7 +348,7 @@ def replay(
     A replay to the end also compares what the pages show (instance, tasks, record,
     metric values) with what the replay rebuilt. With `to_the_end=False` the replay
     stops at `step` (and vouches only for that far)."""
-    instance, events = _instance_and_log(session, instance_id)
+    instance, events = instance_and_log(session, instance_id)
     total = len(events)
     target = total if step is None else max(0, min(step, total))
     run = Run(session, instance, pack.services)
@@ -327,7 +374,7 @@ def replay(
                 raise _Stop
 
     try:
-        _replay_events(run, events, 1, at_step)
+        replay_events(run, events, 1, at_step)
         if run.workflow is not None and run.seen is not None:
             check_projections(session, pack, instance, run, events)
             if snapshot is not None:
@@ -339,7 +386,7 @@ def replay(
         return ReplayResult(False, total, target, captured["state"], mismatch)
 
 
-def _instance_and_log(session: Session, instance_id: int) -> tuple[Instance, list[Event]]:
+def instance_and_log(session: Session, instance_id: int) -> tuple[Instance, list[Event]]:
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
@@ -361,9 +408,9 @@ class Rebuilt:
 def rebuild(session: Session, pack: Pack, instance_id: int) -> Rebuilt:
     """The instance's workflow rebuilt from its log alone, every step checked as replay
     checks it; a Mismatch when the log does not replay."""
-    instance, events = _instance_and_log(session, instance_id)
+    instance, events = instance_and_log(session, instance_id)
     run = Run(session, instance, pack.services)
-    _replay_events(run, events, 1)
+    replay_events(run, events, 1)
     if run.workflow is None or run.seen is None or run.parsed is None:
         raise Mismatch(1, None, "the log holds no start of the instance")
     return Rebuilt(run.workflow, run.parsed, run.seen)
@@ -391,7 +438,7 @@ def catch_up(
     )
     run = Run(session, instance, functions, workflow, seen=stepping.observe(workflow))
     try:
-        _replay_events(run, events, from_seq + 1)
+        replay_events(run, events, from_seq + 1)
     except Mismatch as mismatch:
         # Not the snapshot's fault, maybe: the history after it does not replay, and a
         # rebuild would stop there too. An auditor's replay shows where.
@@ -410,27 +457,29 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
     if event.type == "instance_started":
         if workflow is not None:
             raise Mismatch(event.seq, None, "the instance was started twice")
-        run.parsed = _pinned_specs(run.session, event)
+        run.parsed = run.specs_for(event)
         return stepping.start(run.parsed, instance.id, payload.get("data") or {}, engine)
     if workflow is None:
         raise Mismatch(event.seq, event.bpmn_id, "an event before the instance started")
     workflow.script_engine = engine
     if event.type == "instance_migrated":
-        run.parsed = _pinned_specs(run.session, event)
+        run.parsed = run.specs_for(event)
         stepping.migrate(workflow, run.parsed, _registry(), instance.id, id_base)
         return workflow
     if event.type == "task_completed":
         try:
-            task = stepping.ready_task(workflow, event.task_id or "")
+            task = run.open_task(workflow, event)
         except Exception as exc:
             raise Mismatch(
-                event.seq, event.bpmn_id, "the recorded task is not ready in the replay"
+                event.seq,
+                event.bpmn_id,
+                f"the recorded task {event.bpmn_id} is not ready in {run.who}",
             ) from exc
         if stepping.element(task) != event.bpmn_id:
             raise Mismatch(
                 event.seq,
                 event.bpmn_id,
-                "the recorded task is another element in the replay",
+                f"the recorded task is another element in {run.who}",
                 recorded=event.bpmn_id,
                 replayed=stepping.element(task),
             )
@@ -439,14 +488,14 @@ def _replay_command(run: Run, event: Event, host: ReplayServices) -> BpmnWorkflo
         )
         return workflow
     # timer_fired
-    expected = set(payload.get("fired") or [])
+    expected = run.timers_named(workflow, event)
     fired = stepping.fire_timers(workflow, instance.id, id_base, force=expected)
     actual = {str(t.id) for t in fired}
     if actual != expected:
         raise Mismatch(
             event.seq,
             event.bpmn_id,
-            "other timers fired in the replay",
+            f"other timers fired in {run.who}",
             recorded=sorted(expected),
             replayed=sorted(actual),
         )
@@ -510,13 +559,13 @@ def _registry() -> Any:
     return state.shared_serializer().registry
 
 
-def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None:
+def _check_service(run: Run, event: Event, task: Task, call: services.ServiceCall) -> None:
     recorded = payload_of(event)
-    if call.operation != recorded.get("operation") or str(task.id) != event.task_id:
+    if call.operation != recorded.get("operation") or not run.is_recorded_task(event, task):
         raise Mismatch(
             event.seq,
             event.bpmn_id,
-            "the replay called another service here",
+            f"{run.who} called another service here",
             recorded=recorded.get("operation"),
             replayed=call.operation,
         )
@@ -525,7 +574,7 @@ def _check_service(event: Event, task: Task, call: services.ServiceCall) -> None
         raise Mismatch(
             event.seq,
             event.bpmn_id,
-            f"{call.operation} gives another result on replay",
+            f"{call.operation} gives another result in {run.who}",
             recorded=recorded.get("result"),
             replayed=result,
         )

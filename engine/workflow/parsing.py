@@ -43,16 +43,19 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple[str, ...], ParsedSpecs] = {}
 
 
-def parsed_specs(process_id: str, rows: Iterable[ProcessDefinition]) -> ParsedSpecs:
+def parsed_specs(
+    process_id: str, rows: Iterable[ProcessDefinition], *, keep: bool = True
+) -> ParsedSpecs:
     """Parse (once per process lifetime) the definitions named by `rows`.
 
-    Definitions are immutable, so their ids are a safe cache key.
+    Definitions are immutable, so their ids are a safe cache key. Rows that are not
+    stored (a draft, which has no id) pass `keep=False`: parsed each time, never kept.
     """
     rows = list(rows)
     # Ids alone could be reused by a rolled-back test database; the hash pins the content.
     key = tuple(sorted(f"{r.id}:{r.content_hash}" for r in rows))
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = _cache.get(key) if keep else None
     if hit is not None:
         return hit
     parser = SpiffBpmnParser()
@@ -70,8 +73,9 @@ def parsed_specs(process_id: str, rows: Iterable[ProcessDefinition]) -> ParsedSp
         bounds.bound(process)
         _connect_loop_children(process)
     parsed = ParsedSpecs(key, process_id, spec, subprocess_specs, models)
-    with _cache_lock:
-        _cache[key] = parsed
+    if keep:
+        with _cache_lock:
+            _cache[key] = parsed
     return parsed
 
 

@@ -312,6 +312,26 @@ def complete(
         _run(workflow, step)
 
 
+def elements_missing(workflow: BpmnWorkflow, parsed: ParsedSpecs, registry: Any) -> list[str]:
+    """The elements of `workflow`'s kept task tree, finished or not, that `parsed` no
+    longer has: while there are any, `migrate` refuses (impact asks the same)."""
+    return _migration_diff(workflow, parsed, registry)[2]
+
+
+def _migration_diff(
+    workflow: BpmnWorkflow, parsed: ParsedSpecs, registry: Any
+) -> tuple[Any, dict[str, Any], list[str]]:
+    top, called = diff_workflow(registry, workflow, parsed.spec, parsed.subprocess_specs)
+    gone = {t.task_spec.bpmn_id or t.task_spec.name for t in top.removed}
+    for sub_id, diff in called.items():
+        subprocess = workflow.subprocesses[sub_id]
+        if diff is None:
+            gone.add(subprocess.spec.name)
+        else:
+            gone |= {t.task_spec.bpmn_id or t.task_spec.name for t in diff.removed}
+    return top, called, sorted(gone)
+
+
 def migrate(
     workflow: BpmnWorkflow, parsed: ParsedSpecs, registry: Any, instance_id: int, base: int
 ) -> None:
@@ -321,18 +341,11 @@ def migrate(
     a task, finished or not, whose element the new version no longer has: its state
     could not be loaded on the new version. (Finished tasks compaction already cut do
     not count; their elements stay in the run's record of elements done.)"""
-    top, called = diff_workflow(registry, workflow, parsed.spec, parsed.subprocess_specs)
-    gone = {t.task_spec.bpmn_id or t.task_spec.name for t in top.removed}
-    for sub_id, diff in called.items():
-        subprocess = workflow.subprocesses[sub_id]
-        if diff is None:
-            gone.add(subprocess.spec.name)
-        else:
-            gone |= {t.task_spec.bpmn_id or t.task_spec.name for t in diff.removed}
+    top, called, gone = _migration_diff(workflow, parsed, registry)
     if gone:
         raise ValidationFailed(
             "the instance is at elements the new version no longer has",
-            {element: ["not in the new version"] for element in sorted(gone)},
+            {element: ["not in the new version"] for element in gone},
         )
 
     def step() -> None:

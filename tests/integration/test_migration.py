@@ -21,6 +21,7 @@ from procedure import PACK
 from tests.cycle import REGISTER, Driver
 from tests.helpers import html
 from tests.helpers.api import bearer
+from tests.helpers.diagrams import without_task
 from tests.helpers.doors import RuntimeDoor
 from tests.helpers.pages import client_for, csrf_token
 
@@ -30,34 +31,6 @@ BPMN = (PACK.files / "service_improvement.bpmn").read_text(encoding="utf-8")
 def _deploy(rt: Runtime, actors: dict[str, Actor], xml: str) -> int:
     deployed = rt.deploy(actors["admin"], xml.encode("utf-8"), "service_improvement.bpmn")
     return deployed.definitions[0].version
-
-
-def _without_register_input(xml: str) -> str:
-    """The diagram with register_input cut out: the start event leads straight on."""
-    ns = {"bpmn": safe_xml.BPMN_NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
-    tree = etree.fromstring(xml.encode("utf-8"))
-    process = tree.find("bpmn:process", ns)
-    task = process.find("bpmn:userTask[@id='register_input']", ns)
-    incoming = task.find("bpmn:incoming", ns).text
-    outgoing = task.find("bpmn:outgoing", ns).text
-    flow_in = process.find(f"bpmn:sequenceFlow[@id='{incoming}']", ns)
-    flow_out = process.find(f"bpmn:sequenceFlow[@id='{outgoing}']", ns)
-    target = flow_out.get("targetRef")
-    flow_in.set("targetRef", target)
-    for ref in process.find(f"*[@id='{target}']").findall("bpmn:incoming", ns):
-        if ref.text == outgoing:
-            ref.text = incoming
-    process.remove(task)
-    process.remove(flow_out)
-    for ref in process.iterfind(".//bpmn:flowNodeRef", ns):
-        if ref.text == "register_input":
-            ref.getparent().remove(ref)
-    for shape in list(tree.iterfind(".//bpmndi:BPMNShape", ns)) + list(
-        tree.iterfind(".//bpmndi:BPMNEdge", ns)
-    ):
-        if shape.get("bpmnElement") in ("register_input", outgoing):
-            shape.getparent().remove(shape)
-    return etree.tostring(tree, encoding="unicode")
 
 
 class MigratingDoor(RuntimeDoor):
@@ -114,7 +87,7 @@ def test_migration_is_refused_when_the_instance_stands_on_a_removed_element(
 ) -> None:
     door = RuntimeDoor(rt, db, actors)
     iid = door.start("owner")  # waiting at register_input
-    without = _without_register_input(BPMN)
+    without = without_task(BPMN, "register_input")
     version = _deploy(rt, actors, without)
     with db.sessions() as session:
         before = session.get(Instance, iid).last_seq
