@@ -56,9 +56,7 @@ def token_or_session(view: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 validate_csrf(request.headers.get("X-CSRFToken", ""))
             except ValidationError as exc:
-                raise Forbidden(
-                    "the request lacks the page's CSRF token", reason="csrf"
-                ) from exc
+                raise Forbidden("the request lacks the page's CSRF token", reason="csrf") from exc
         g.api_user = current_user
         return view(*args, **kwargs)
 

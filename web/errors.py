@@ -39,9 +39,13 @@ def _reader_message(exc: DomainError) -> str:
         "needs_audit": lambda: _("The audit console is for auditors and administrators."),
         "needs_modeler": lambda: _("This needs the process modeler role."),
         "needs_admin": lambda: _("This is for administrators."),
-        "needs_approver": lambda: _("Approving a version needs a role that may approve the procedure."),
+        "needs_approver": lambda: _(
+            "Approving a version needs a role that may approve the procedure."
+        ),
         "own_draft": lambda: _("The author of a draft may not approve it: another person must."),
-        "needs_model_reader": lambda: _("The procedure's versions and drafts are for modelers, approvers and auditors."),
+        "needs_model_reader": lambda: _(
+            "The procedure's versions and drafts are for modelers, approvers and auditors."
+        ),
         "draft_of_another": lambda: _("Only the author changes a draft."),
         "draft_unchanged": lambda: _("The draft changes nothing: there is nothing to approve."),
         "draft_lint_errors": lambda: _("The draft has lint errors; fix them before submitting."),

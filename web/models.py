@@ -77,8 +77,11 @@ def draft_diagram(draft_id: int) -> Any:
 def approve(draft_id: int) -> Any:
     approved = backend().runtime.approve_draft(current_user.actor, draft_id)
     flash(
-        _("Version %(version)s of %(process)s is deployed.", version=approved.version,
-          process=approved.process_id),
+        _(
+            "Version %(version)s of %(process)s is deployed.",
+            version=approved.version,
+            process=approved.process_id,
+        ),
         "success",
     )
     return redirect(url_for("models.history", process_id=approved.process_id))
@@ -121,8 +124,14 @@ def _history_rows(process_id: str) -> list[dict[str, Any]]:
 
 
 def _headers() -> list[str]:
-    return [_("Version"), _("Date"), _("Change note"), _("Drafted by"), _("Approved by"),
-            _("Content hash")]
+    return [
+        _("Version"),
+        _("Date"),
+        _("Change note"),
+        _("Drafted by"),
+        _("Approved by"),
+        _("Content hash"),
+    ]
 
 
 @bp.get("/<process_id>/history")

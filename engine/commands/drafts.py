@@ -83,7 +83,9 @@ def _lint(
     ctx: CommandContext, session: Session, process_id: str, xml: bytes, forms: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     variables = DataDictionary(ctx.pack, ctx.forms).variables
-    return [f.as_json() for f in gate.findings(session, ctx.pack, variables, process_id, xml, forms)]
+    return [
+        f.as_json() for f in gate.findings(session, ctx.pack, variables, process_id, xml, forms)
+    ]
 
 
 def _latest_content(ctx: CommandContext, session: Session, process_id: str) -> tuple[str, Any, int]:
@@ -234,7 +236,8 @@ def withdraw_draft(ctx: CommandContext, actor: Actor, draft_id: int) -> None:
         draft = _draft(session, draft_id)
         if draft.author != actor.username:
             raise Forbidden(
-                f"draft {draft.id} is {draft.author}'s", reason="draft_of_another",
+                f"draft {draft.id} is {draft.author}'s",
+                reason="draft_of_another",
                 params={"user": draft.author},
             )
         if draft.status != "submitted":
@@ -242,7 +245,12 @@ def withdraw_draft(ctx: CommandContext, actor: Actor, draft_id: int) -> None:
         now = ctx.clock()
         draft.status, draft.updated_at = "editing", now
         model_log.append(
-            session, "draft_withdrawn", actor.username, draft.process_id, {}, draft_id=draft.id,
+            session,
+            "draft_withdrawn",
+            actor.username,
+            draft.process_id,
+            {},
+            draft_id=draft.id,
             at=now,
         )
 
@@ -303,7 +311,8 @@ def reject_draft(ctx: CommandContext, actor: Actor, draft_id: int, comment: Any)
     text = _text(comment, "comment")
     if not text:
         raise ValidationFailed(
-            "a rejection needs a comment for the author", {"comment": ["required"]},
+            "a rejection needs a comment for the author",
+            {"comment": ["required"]},
             reason="comment_required",
         )
     with ctx.db.transaction() as session:

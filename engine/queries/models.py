@@ -21,7 +21,7 @@ from engine.errors import NotFound
 from engine.forms.library import FormLibrary
 from engine.modeling import diff as diffing
 from engine.modeling import gate, impact
-from engine.modeling.lint import variables_known
+from engine.modeling.variables import variables_known
 from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Draft, Instance, ModelEvent, ProcessDefinition
@@ -29,7 +29,7 @@ from engine.workflow import definitions
 
 OPEN_DRAFTS = ("editing", "submitted", "rejected")
 FINISHED = ("completed", "cancelled")
-MAX_IMPACT_LIMIT = impact.MAX_LIMIT
+MAX_IMPACT_LIMIT = impact.MAX_WHAT_IF
 
 
 def _iso(at: datetime | None) -> str | None:
