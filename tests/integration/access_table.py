@@ -14,7 +14,10 @@ having taken part (except the participating process owner).
 - verify, replay: its hash chain, its replay;
 - migrate: onto a newer version of its diagram, deployed just before;
 - deploy: a new diagram;
-- admin: the user list (the API has no admin endpoint: the `/admin/users` page).
+- admin: the user list (the API has no admin endpoint: the `/admin/users` page);
+- models: the procedure's versions and drafts;
+- draft: a draft of a change to the procedure;
+- approve: a draft by `owner`, submitted just before, deployed as the next version.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ ACTIONS = (
     "migrate",
     "deploy",
     "admin",
+    "models",
+    "draft",
+    "approve",
 )
 
 A = "allowed"
@@ -61,17 +67,17 @@ WHO: dict[str, Who] = {
 
 # fmt: off
 TABLE: dict[str, tuple[str | int, ...]] = {
-    #                          start claim complete read history verify replay migrate deploy admin
-    "ImprovementOwner":         (A,   F,    F,       A,   A,      A,     A,     F,      F,     F),
-    "ImprovementManager":       (F,   F,    F,       A,   A,      A,     A,     F,      F,     F),
-    "ProcessOwner-participant": (F,   A,    A,       A,   A,      F,     F,     F,      F,     F),
-    "ProcessOwner-other":       (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
-    "ChangeManager":            (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
-    "ChangeAdvisoryBoard":      (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
-    "ChangeImplementer":        (F,   F,    F,       N,   N,      F,     F,     F,      F,     F),
-    "Auditor":                  (F,   F,    F,       A,   A,      A,     A,     F,      F,     F),
-    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      F,     F),
-    "Admin":                    (A,   F,    F,       A,   A,      A,     A,     A,      A,     A),
+    #                          start claim complete read history verify replay migrate deploy admin models draft approve
+    "ImprovementOwner":         (A,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F),
+    "ImprovementManager":       (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    A),
+    "ProcessOwner-participant": (F,   A,    A,       A,   A,      F,     F,     F,      F,     F,    F,     F,    F),
+    "ProcessOwner-other":       (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
+    "ChangeManager":            (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
+    "ChangeAdvisoryBoard":      (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
+    "ChangeImplementer":        (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
+    "Auditor":                  (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F),
+    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      F,     F,    A,     A,    F),
+    "Admin":                    (A,   F,    F,       A,   A,      A,     A,     A,      A,     A,    A,     A,    A),
 }
 # fmt: on
 

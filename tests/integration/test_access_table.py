@@ -22,7 +22,15 @@ from werkzeug.security import generate_password_hash
 from engine.access import SYSTEM, Actor
 from engine.errors import DomainError
 from engine.persistence.database import Database
-from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition, User
+from engine.persistence.models import (
+    Draft,
+    Event,
+    HumanTask,
+    Instance,
+    ModelEvent,
+    ProcessDefinition,
+    User,
+)
 from engine.runtime import Runtime
 from procedure import PACK
 from tests.cycle import REGISTER
@@ -58,6 +66,7 @@ class World:
     task_id: str  # propose_metrics, assigned to the participating process owner
     events: int  # the improvement's events so far
     newer: int | None = None  # the newer version deployed for `migrate`
+    draft_id: int | None = None  # the draft by `owner` submitted for `approve`
 
 
 def add_users(db: Database) -> None:
@@ -127,15 +136,19 @@ def world(
     request: pytest.FixtureRequest, worlds: dict[str, World], db: Database, who: str, action: str
 ) -> World:
     """The cell's user and improvement (`who` and `action` are the cell's parameters);
-    for `migrate`, a newer version of the diagram to move it onto, deployed in the
-    cell's transaction (through the app's runtime when the test has an app)."""
+    for `migrate`, a newer version of the diagram to move it onto, and for `approve`, a
+    submitted draft by `owner`, made in the cell's transaction (through the app's
+    runtime when the test has an app)."""
     built = replace(worlds[who])
-    if action == "migrate":
+    if action in ("migrate", "approve"):
         if "app" in request.fixturenames:
             rt: Runtime = request.getfixturevalue("app").extensions["csi"].runtime
         else:
             rt = request.getfixturevalue("rt")
-        built.newer = deploy_newer_version(rt)
+        if action == "migrate":
+            built.newer = deploy_newer_version(rt)
+        else:
+            built.draft_id = submitted_draft(rt)
     return built
 
 
@@ -148,6 +161,8 @@ class Footprint:
     definitions: int
     instances: int
     users: int
+    drafts: int
+    model_log: int
 
 
 def footprint(db: Database) -> Footprint:
@@ -161,6 +176,8 @@ def footprint(db: Database) -> Footprint:
             count(ProcessDefinition),
             count(Instance),
             count(User),
+            count(Draft),
+            count(ModelEvent),
         )
 
 
@@ -169,6 +186,30 @@ def deploy_newer_version(rt: Runtime) -> int:
     deployed = rt.deploy(SYSTEM, NEWER_BPMN.encode("utf-8"), "service_improvement.bpmn")
     assert deployed.created
     return deployed.definitions[0].version
+
+
+OWNER = Actor("owner", frozenset({"ImprovementOwner", "Modeler"}))
+ADMIN = Actor("admin", frozenset({"Admin"}))
+
+
+def draft_content(rt: Runtime) -> tuple[str, dict[str, Any]]:
+    """The latest version's forms, with a diagram that differs from it."""
+    latest = rt.queries.models.version(ADMIN, "service_improvement", None)
+    return NEWER_BPMN, latest["forms"]
+
+
+def submitted_draft(rt: Runtime) -> int:
+    xml, forms = draft_content(rt)
+    saved = rt.create_draft(OWNER, "service_improvement", xml, forms, "a clearer English name")
+    rt.submit_draft(OWNER, saved.id)
+    return saved.id
+
+
+def draft_status(db: Database, draft_id: int) -> tuple[str, int | None]:
+    with db.sessions() as session:
+        row = session.get(Draft, draft_id)
+        assert row is not None
+        return row.status, row.version
 
 
 def task_row(db: Database, task_id: str) -> HumanTask:
@@ -254,6 +295,25 @@ def _engine_admin(rt: Runtime, w: World) -> None:
     assert w.actor.username in {u.username for u in rt.queries.users(w.actor)}
 
 
+def _engine_models(rt: Runtime, w: World) -> None:
+    listed = {p.process_id: p for p in rt.queries.models.overview(w.actor)}
+    assert {"service_improvement", "change_management"} <= set(listed)
+
+
+def _engine_draft(rt: Runtime, w: World) -> None:
+    xml, forms = draft_content(rt)
+    saved = rt.create_draft(w.actor, "service_improvement", xml, forms, "a clearer name")
+    assert [f for f in saved.lint if f["severity"] == "error"] == []
+    assert draft_status(rt.db, saved.id) == ("editing", None)
+
+
+def _engine_approve(rt: Runtime, w: World) -> None:
+    assert w.draft_id is not None
+    approved = rt.approve_draft(w.actor, w.draft_id)
+    assert approved.process_id == "service_improvement"
+    assert draft_status(rt.db, w.draft_id) == ("approved", approved.version)
+
+
 ENGINE: dict[str, Callable[[Runtime, World], None]] = {
     "start": _engine_start,
     "claim": _engine_claim,
@@ -265,6 +325,9 @@ ENGINE: dict[str, Callable[[Runtime, World], None]] = {
     "migrate": _engine_migrate,
     "deploy": _engine_deploy,
     "admin": _engine_admin,
+    "models": _engine_models,
+    "draft": _engine_draft,
+    "approve": _engine_approve,
 }
 
 
@@ -311,6 +374,15 @@ def _api(client: FlaskClient, app: Any, w: World, action: str) -> tuple[int, Any
             data=PROBE_BPMN,
             headers={**headers, "Content-Type": "application/xml"},
         ),
+        "models": lambda: client.get("/api/v1/models", headers=headers),
+        "draft": lambda: client.post(
+            "/api/v1/models/service_improvement/drafts",
+            json=dict(
+                zip(("bpmn", "forms"), draft_content(app.extensions["csi"].runtime), strict=True)
+            ),
+            headers=headers,
+        ),
+        "approve": lambda: client.post(f"/api/v1/drafts/{w.draft_id}/approve", headers=headers),
     }
     response = requests[action]()
     return response.status_code, response.json
@@ -356,8 +428,25 @@ def _allowed_answer(action: str, status: int, body: Any, w: World, db: Database)
         assert status == 200
         assert w.actor.username in body
         assert "po1" in body
+    elif action in ("models", "draft", "approve"):
+        _allowed_model_answer(action, status, body, w, db)
     else:  # pragma: no cover - a new column needs its check here
         raise AssertionError(f"no check for {action}")
+
+
+def _allowed_model_answer(action: str, status: int, body: Any, w: World, db: Database) -> None:
+    if action == "models":
+        assert status == 200
+        assert "service_improvement" in {p["process_id"] for p in body["processes"]}
+    elif action == "draft":
+        assert status == 201
+        assert [f for f in body["lint"] if f["severity"] == "error"] == []
+        assert draft_status(db, body["id"]) == ("editing", None)
+    else:
+        assert status == 201
+        assert body["process_id"] == "service_improvement"
+        assert w.draft_id is not None
+        assert draft_status(db, w.draft_id) == ("approved", body["version"])
 
 
 @pytest.mark.parametrize(("who", "action", "expected"), CELLS, ids=CELL_IDS)
