@@ -308,17 +308,18 @@ def approve_draft(ctx: CommandContext, actor: Actor, draft_id: int) -> Approved:
 
 def reject_draft(ctx: CommandContext, actor: Actor, draft_id: int, comment: Any) -> None:
     """Send a submitted draft back to its author with the reason."""
-    text = _text(comment, "comment")
-    if not text:
-        raise ValidationFailed(
-            "a rejection needs a comment for the author",
-            {"comment": ["required"]},
-            reason="comment_required",
-        )
     with ctx.db.transaction() as session:
         draft = _draft(session, draft_id)
+        # Who may reject is answered before what they sent: a refusal tells nothing more.
         ctx.policy.require_writer(actor)
         ctx.policy.require_approve_models(actor, draft.author)
+        text = _text(comment, "comment")
+        if not text:
+            raise ValidationFailed(
+                "a rejection needs a comment for the author",
+                {"comment": ["required"]},
+                reason="comment_required",
+            )
         if draft.status != "submitted":
             raise Conflict(f"draft {draft.id} is {draft.status}, not submitted")
         now = ctx.clock()
