@@ -373,8 +373,9 @@
       ));
       return el("div", { "class": "field fe-input" }, [
         el("label", { "for": id, text: label }),
-        help ? el("p", { "class": "help", id: id + "-help", text: help }) : null,
         control,
+        // Below the control, unlike the task page: the editor's grid keeps its inputs aligned.
+        help ? el("p", { "class": "help fe-help", id: id + "-help", text: help }) : null,
         attrs.errorSlot ? el("ul", { "class": "field-errors", id: id + "-errors", hidden: true, "data-fe": "errors" }) : null
       ]);
     }
