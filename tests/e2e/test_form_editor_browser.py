@@ -195,6 +195,8 @@ def test_fields_are_moved_and_retyped_with_other_keys_kept(
                     "maxLength": 10,
                     "x-widget": "date",
                 },
+                # A choice written by hand, without labels for its values.
+                "level": {"title": "级别", "x-title-en": "Level", "enum": ["low", "high"]},
             },
             "required": ["comment"],
             "additionalProperties": False,
@@ -202,15 +204,19 @@ def test_fields_are_moved_and_retyped_with_other_keys_kept(
     }
     page.evaluate("(form) => window.editor.setForm(form, 'Task_review', 'Review')", form)
     fields = editor.locator("[data-fe=field]")
-    expect(fields).to_have_count(2)
+    expect(fields).to_have_count(3)
     expect(fields.nth(0).get_by_label("Type")).to_have_value("textarea")
     expect(fields.nth(1).get_by_label("Type")).to_have_value("date")
-    assert page.evaluate("window.changes.length") == 0  # showing a form is no change
+    expect(fields.nth(2).get_by_label("Type")).to_have_value("choice")
+    expect(fields.nth(2).get_by_label("Value 2")).to_have_value("high")
+    # Showing a form is no change, and changes nothing of it.
+    assert page.evaluate("window.changes.length") == 0
+    assert page.evaluate("window.editor.getForm()") == form
     expect(editor.locator("[data-fe=preview] textarea#f-comment")).to_have_count(1)
 
     fields.nth(1).get_by_role("button", name="Move up").click()
     changed = _last_change(page)
-    assert list(changed["schema"]["properties"]) == ["due", "comment"]
+    assert list(changed["schema"]["properties"]) == ["due", "comment", "level"]
     fields.nth(1).get_by_label("Name").fill("remark")
     fields.nth(1).get_by_label("Type").select_option("text")
     changed = _last_change(page)

@@ -254,13 +254,22 @@
 
     // -- the document ----------------------------------------------------------------------
 
+    // Reading the document changes nothing of it (a form applied as JSON stays as it
+    // was until the user edits); schema() and requiredList() make what an edit needs.
+    function props() {
+      return isObject(form.schema) && isObject(form.schema.properties) ? form.schema.properties : {};
+    }
+    function names() { return Object.keys(props()); }
+    function prop(index) { return props()[names()[index]]; }
+    function isRequired(name) {
+      return isObject(form.schema) && Array.isArray(form.schema.required) &&
+        form.schema.required.indexOf(name) !== -1;
+    }
     function schema() {
       if (!isObject(form.schema)) { form.schema = minimalForm("").schema; }
       if (!isObject(form.schema.properties)) { form.schema.properties = {}; }
       return form.schema;
     }
-    function names() { return Object.keys(schema().properties); }
-    function prop(index) { return schema().properties[names()[index]]; }
     function requiredList() {
       var s = schema();
       if (!Array.isArray(s.required)) { s.required = []; }
@@ -413,7 +422,7 @@
     }
 
     function fieldItem(name, index, count) {
-      var p = schema().properties[name];
+      var p = props()[name];
       var kind = kindOf(p);
       var item = el("li", { "class": "fe-field", "data-fe": "field", "data-fe-index": index });
       item.appendChild(el("div", { "class": "fe-field-head" }, [
@@ -431,7 +440,7 @@
         return el("option", { value: k, text: t(TYPE_LABEL[k]), selected: k === kind, disabled: k === "other" });
       }));
       var requiredBox = el("label", { "class": "choice fe-required" }, [
-        el("input", { type: "checkbox", "data-fe": "required", checked: requiredList().indexOf(name) !== -1 }),
+        el("input", { type: "checkbox", "data-fe": "required", checked: isRequired(name) }),
         el("span", { text: t("required") })
       ]);
       item.appendChild(el("div", { "class": "fe-grid" }, [
@@ -447,7 +456,11 @@
     }
 
     function choicesTable(p) {
-      var titles = enumTitles(p);
+      var given = isObject(p["x-enum-titles"]) ? p["x-enum-titles"] : {};
+      var titles = {
+        "zh-CN": Array.isArray(given["zh-CN"]) ? given["zh-CN"] : [],
+        en: Array.isArray(given.en) ? given.en : []
+      };
       var rows = p.enum.map(function (value, i) {
         return el("tr", { "data-fe": "choice", "data-fe-choice": i }, [
           el("td", {}, [el("input", { type: "text", "data-fe": "choice-value", value: String(value), "aria-label": t("choiceValue") + " " + (i + 1), maxlength: 200 })]),
@@ -622,7 +635,7 @@
       var item = target.closest('[data-fe="field"]');
       var name = names()[index];
       var label = item && find("summary", item);
-      if (label) { label.textContent = summary(name, schema().properties[name]); }
+      if (label) { label.textContent = summary(name, props()[name]); }
     }
 
     function onInput(event) {
@@ -684,6 +697,7 @@
     function focusField(index, fe) {
       var item = root.querySelectorAll('[data-fe="field"]')[index];
       var control = item && find(fe, item);
+      if (control && control.disabled) { control = find("name", item); }
       if (control) { control.focus(); }
     }
 
