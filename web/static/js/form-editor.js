@@ -469,7 +469,7 @@
           el("td", { "class": "row-actions" }, [el("button", { type: "button", "class": "btn btn-small btn-ghost", "data-fe": "remove-choice", title: t("removeChoice"), "aria-label": t("removeChoice"), text: "✕" })])
         ]);
       });
-      return el("div", { "class": "fe-choices" }, [
+      return el("div", { "class": "fe-choices table-wrap" }, [
         el("table", { "class": "data edit-table" }, [
           el("caption", { "class": "fe-caption", text: t("choices") }),
           el("thead", {}, [el("tr", {}, [
