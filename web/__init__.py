@@ -158,6 +158,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         audit,
         auth,
         errors,
+        form_preview,
         inbox,
         inputs,
         instances,
@@ -178,6 +179,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         admin.bp,
         api.bp,
         models.bp,
+        form_preview.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)
