@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 5000
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench clean frontend
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench
+
+## Rebuild web/static/vendor/modeler/ from the npm packages package-lock.json pins
+## (needs Node.js and the npm registry; the built files are committed, so `make run`
+## needs neither).
+frontend:
+	npm ci --no-audit --no-fund
+	node frontend/build.mjs
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,10 @@
+module.exports = {
+  configs: {
+    recommended: {
+      rules: {
+        'task-in-lane': 'error',
+        'gateway-default': 'error'
+      }
+    }
+  }
+};
