@@ -162,6 +162,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         inbox,
         inputs,
         instances,
+        modeler,
         models,
         security,
         tasks,
@@ -180,6 +181,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.bp,
         models.bp,
         form_preview.bp,
+        modeler.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)
