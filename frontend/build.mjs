@@ -49,6 +49,26 @@ const lintConfigPlugin = {
   }
 };
 
+// The properties panel writes two style attributes into its markup, which the app's
+// Content-Security-Policy (style-src 'self') refuses: drop them here, and
+// web/static/css/modeler.css gives the same rules. The build fails if they move.
+const INLINE_STYLES = [ ' style="height: 100%"', ' style="flex: none; height: auto"' ];
+const noInlineStylePlugin = {
+  name: 'csi-no-inline-style',
+  setup(build) {
+    build.onLoad({ filter: /bpmn-js-properties-panel[\\/]dist[\\/]index\.esm\.js$/ }, async (args) => {
+      let contents = await readFile(args.path, 'utf8');
+      for (const attribute of INLINE_STYLES) {
+        if (!contents.includes(attribute)) {
+          throw new Error(`${args.path} no longer contains ${attribute}: check the CSP workaround`);
+        }
+        contents = contents.split(attribute).join('');
+      }
+      return { contents, loader: 'js' };
+    });
+  }
+};
+
 const banner = '/*! CSI Workflow modeler bundle: '
   + Object.entries(versions).map(([ name, version ]) => `${name}@${version}`).join(', ')
   + '. Licences in LICENSES/. */';
@@ -73,7 +93,7 @@ const script = await esbuild.build({
   banner: { js: banner },
   legalComments: 'none',
   metafile: true,
-  plugins: [ lintConfigPlugin ],
+  plugins: [ lintConfigPlugin, noInlineStylePlugin ],
   logLevel: 'warning'
 });
 

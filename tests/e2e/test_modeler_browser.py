@@ -1,26 +1,202 @@
-"""The process owner edits the procedure in the browser: bpmn-js with the CSI
-properties, lint on the elements from the server, drafts that survive a reload."""
+"""The process owner edits the procedure in the browser: a user task from the palette
+into a lane, the server's lint on it, a draft that survives a reload, and a submit the
+server refuses while errors remain."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.helpers.browser import login, refused_by_csp
 
+TASK_NAME = "准备管理评审材料"
 
-def test_explore(browser: Any, live_server: str, artifacts: Path) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 950}, locale="zh-CN")
+# Where on the screen a new task fits inside a lane without touching any shape or flow:
+# the palette's create tool then drops it there (bpmn-js would otherwise split a flow
+# it is dropped on). Returns the centre in page coordinates.
+FREE_SPOT_IN_LANE = """(laneId) => {
+  const modeler = window.csiModeler.modeler;
+  const registry = modeler.get('elementRegistry');
+  const canvas = modeler.get('canvas');
+  const lane = registry.get(laneId);
+  const w = 130, h = 110;
+  const others = registry.filter((e) => e !== lane && e.type !== 'bpmn:Lane'
+    && e.type !== 'bpmn:Participant' && e.type !== 'label' && e.parent);
+  const overlaps = (x, y) => others.some((e) => {
+    if (e.waypoints) {
+      return e.waypoints.some((p, i) => {
+        const q = e.waypoints[i + 1];
+        if (!q) { return false; }
+        const minX = Math.min(p.x, q.x), maxX = Math.max(p.x, q.x);
+        const minY = Math.min(p.y, q.y), maxY = Math.max(p.y, q.y);
+        return maxX >= x && minX <= x + w && maxY >= y && minY <= y + h;
+      });
+    }
+    return e.x < x + w && e.x + e.width > x && e.y < y + h && e.y + e.height > y;
+  });
+  const viewbox = canvas.viewbox();
+  const box = canvas.getContainer().getBoundingClientRect();
+  // not under the palette
+  const palette = document.querySelector('.djs-palette').getBoundingClientRect();
+  const left = viewbox.x + (palette.right + 10 - box.left) / viewbox.scale;
+  for (let y = lane.y + 5; y + h < lane.y + lane.height; y += 10) {
+    for (let x = Math.max(lane.x + 60, left); x + w < lane.x + lane.width; x += 10) {
+      if (!overlaps(x, y)) {
+        return {
+          x: box.left + (x + w / 2 - viewbox.x) * viewbox.scale,
+          y: box.top + (y + h / 2 - viewbox.y) * viewbox.scale
+        };
+      }
+    }
+  }
+  return null;
+}"""
+
+TASKS_NAMED = """(name) => window.csiModeler.modeler.get('elementRegistry')
+  .filter((e) => e.businessObject && e.businessObject.name === name)
+  .map((e) => ({ id: e.id, type: e.type, lane: (e.businessObject.lanes || []).map((l) => l.id) }))"""
+
+CENTRE_OF = """(id) => {
+  const modeler = window.csiModeler.modeler;
+  const e = modeler.get('elementRegistry').get(id);
+  const viewbox = modeler.get('canvas').viewbox();
+  const box = modeler.get('canvas').getContainer().getBoundingClientRect();
+  return { x: box.left + (e.x + e.width / 2 - viewbox.x) * viewbox.scale,
+           y: box.top + (e.y + e.height / 2 - viewbox.y) * viewbox.scale };
+}"""
+
+
+def _open_modeler(page: Any, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#modeler[data-ready=true]")).to_be_attached()
+    expect(page.locator("#modeler[data-lint-runs]")).to_be_attached()
+
+
+def test_owner_adds_a_user_task_lints_saves_and_cannot_submit_with_errors(
+    browser: Any, live_server: str, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
     page = context.new_page()
     refused = refused_by_csp(page)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(str(error)))
+
     login(page, live_server, "owner")
-    page.goto(f"{live_server}/models/service_improvement/edit")
-    page.wait_for_selector("#modeler[data-lint-runs]", timeout=20000)
-    page.screenshot(path=str(artifacts / "modeler-explore.png"))
-    print("\n".join(errors))
-    print("CSP", refused)
-    print(page.inner_text("#findings-list")[:2000])
+    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    # The deployed version passes the server's checks.
+    expect(page.locator("#findings-list li[data-source=server]")).to_have_count(0)
+
+    # A task from the palette, dropped into the improvement owner's lane.
+    spot = page.evaluate(FREE_SPOT_IN_LANE, "ImprovementOwner")
+    assert spot is not None, "no free room in the lane"
+    page.click(".djs-palette [data-action='create.task']")
+    page.mouse.move(spot["x"] - 20, spot["y"] - 20)
+    page.mouse.move(spot["x"], spot["y"])
+    page.mouse.click(spot["x"], spot["y"])
+    # bpmn-js opens the new task's label for typing.
+    expect(page.locator(".djs-direct-editing-parent")).to_be_attached()
+    page.keyboard.type(TASK_NAME)
+    page.mouse.click(spot["x"] + 400, spot["y"] - 400)  # outside: ends the editing
+
+    created = page.evaluate(TASKS_NAMED, TASK_NAME)
+    assert [t["type"] for t in created] == ["bpmn:Task"]
+    assert created[0]["lane"] == ["ImprovementOwner"]
+
+    # Make it a user task through the context pad's "change element" menu.
+    centre = page.evaluate(CENTRE_OF, created[0]["id"])
+    page.mouse.click(centre["x"], centre["y"])
+    page.click(".djs-context-pad [data-action='replace']")
+    page.click(".djs-popup [data-id='replace-with-user-task']")
+    tasks = page.evaluate(TASKS_NAMED, TASK_NAME)
+    assert [t["type"] for t in tasks] == ["bpmn:UserTask"]
+    task_id = tasks[0]["id"]
+
+    # Its due duration in the CSI group of the properties panel.
+    due = page.locator("#bio-properties-panel-csi-due-in")
+    expect(due).to_be_visible()
+    due.fill("P3D")
+
+    # The server's lint: the new user task has no form, shown on the element and listed.
+    page.click("#tab-findings")
+    finding = page.locator(
+        f"#findings-list li[data-source=server][data-rule=form-required][data-element='{task_id}']"
+    )
+    expect(finding).to_be_visible()
+    expect(page.locator(f".csi-lint-badge[data-element='{task_id}']")).to_be_visible()
+    expect(page.locator(f"#canvas [data-element-id='{task_id}'].csi-lint-error")).to_be_attached()
+    expect(page.locator(f"#findings-list li[data-rule=task-in-lane][data-element='{task_id}']")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "modeler-lint-form-required.png"))
+    # A click on the finding selects the element (its properties are shown).
+    finding.locator("button").click()
+    page.click("#tab-properties")
+    expect(page.locator("#bio-properties-panel-csi-due-in")).to_have_value("P3D")
+
+    # Save: the draft gets an id, the address names it.
+    page.click("#save-draft")
+    expect(page.locator("#modeler[data-draft]")).to_be_attached()
+    draft_id = page.locator("#modeler").get_attribute("data-draft")
+    assert page.url.endswith(f"?draft={draft_id}")
+    expect(page.locator("#review-link")).to_be_visible()
+
+    # After a reload the task is still there, with its due duration.
+    page.reload()
+    expect(page.locator("#modeler[data-ready=true]")).to_be_attached()
+    tasks = page.evaluate(TASKS_NAMED, TASK_NAME)
+    assert [(t["id"], t["type"]) for t in tasks] == [(task_id, "bpmn:UserTask")]
+    xml = page.evaluate("window.csiModeler.modeler.saveXML().then((r) => r.xml)")
+    assert 'name="due_in" value="P3D"' in xml
+
+    # Submitting is refused while the lint has errors; the error is shown on the task.
+    page.click("#submit-draft")
+    page.fill("#submit-note", "增加管理评审材料准备任务")
+    page.click("#submit-confirm")
+    expect(page.locator("#modeler-message")).to_be_visible()
+    expect(page.locator("#tab-findings")).to_have_attribute("aria-selected", "true")
+    expect(
+        page.locator(f"#findings-list li[data-rule=form-required][data-element='{task_id}']")
+    ).to_be_visible()
+    assert page.locator("#modeler").get_attribute("data-submitted") is None
+    page.screenshot(path=str(artifacts / "modeler-submit-refused.png"))
+
+    # The changes against the deployed version: the new task, coloured and listed.
+    page.click("#tab-changes")
+    expect(page.locator(f"#changes-list .change-added[data-element='{task_id}']")).to_be_visible()
+    expect(page.locator(f"#canvas [data-element-id='{task_id}'].csi-added")).to_be_attached()
+    page.screenshot(path=str(artifacts / "modeler-changes.png"))
+
+    assert not failures, failures
+    assert not refused, refused
+    context.close()
+
+
+def test_condition_help_offers_the_variables_known_at_a_flow(
+    browser: Any, live_server: str, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="en")
+    page = context.new_page()
+    login(page, live_server, "owner")
+    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    flow = "Flow_gw_phase_to_monitor_progress"
+    centre = page.evaluate(
+        """(id) => {
+          const modeler = window.csiModeler.modeler;
+          const e = modeler.get('elementRegistry').get(id);
+          const [p, q] = e.waypoints;
+          const viewbox = modeler.get('canvas').viewbox();
+          const box = modeler.get('canvas').getContainer().getBoundingClientRect();
+          return { x: box.left + ((p.x + q.x) / 2 - viewbox.x) * viewbox.scale,
+                   y: box.top + ((p.y + q.y) / 2 - viewbox.y) * viewbox.scale };
+        }""",
+        flow,
+    )
+    page.mouse.click(centre["x"], centre["y"])
+    condition = page.locator("#bio-properties-panel-csi-condition")
+    expect(condition).to_have_value("phase == 'monitoring'")
+    chip = page.locator(f".csi-variables[data-flow='{flow}'] .csi-variable[data-name='phase']")
+    expect(chip).to_be_visible()
+    page.screenshot(path=str(artifacts / "modeler-condition-help.png"))
+    chip.click()
+    expect(condition).to_have_value("phase == 'monitoring' phase")
     context.close()

@@ -25,7 +25,11 @@ const VERSIONS = __CSI_MODELER_VERSIONS__;
 function create(options) {
   return new BpmnModeler({
     container: options.container,
-    propertiesPanel: { parent: options.propertiesParent },
+    // The CSI group is what a process owner edits most: open from the start.
+    propertiesPanel: {
+      parent: options.propertiesParent,
+      layout: { groups: { general: { open: true }, csi: { open: true } } }
+    },
     linting: { bpmnlint: lintConfig, active: true },
     moddleExtensions: { spiffworkflow },
     additionalModules: [

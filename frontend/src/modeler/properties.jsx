@@ -232,7 +232,6 @@ function entriesFor(element) {
 }
 
 export default function CsiPropertiesProvider(propertiesPanel, translate) {
-  propertiesPanel.registerProvider(LOW_PRIORITY, this);
   this.getGroups = function(element) {
     return function(groups) {
       const entries = entriesFor(element);
@@ -242,6 +241,7 @@ export default function CsiPropertiesProvider(propertiesPanel, translate) {
       return groups;
     };
   };
+  propertiesPanel.registerProvider(LOW_PRIORITY, this);
 }
 
 CsiPropertiesProvider.$inject = [ 'propertiesPanel', 'translate' ];
