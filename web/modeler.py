@@ -42,9 +42,7 @@ def _strings() -> dict[str, str]:
         "Write a change note: the approver and the change history read it.": _(
             "Write a change note: the approver and the change history read it."
         ),
-        "The diagram could not be loaded: {reason}": _(
-            "The diagram could not be loaded: {reason}"
-        ),
+        "The diagram could not be loaded: {reason}": _("The diagram could not be loaded: {reason}"),
         "The XML could not be imported: {reason}": _("The XML could not be imported: {reason}"),
         "XML imported.": _("XML imported."),
         "No findings.": _("No findings."),
@@ -70,9 +68,7 @@ def _strings() -> dict[str, str]:
         "CSI": _("CSI"),
         "Due in": _("Due in"),
         "ISO 8601 duration, e.g. P3D": _("ISO 8601 duration, e.g. P3D"),
-        "Not an ISO 8601 duration (e.g. P3D, PT4H)": _(
-            "Not an ISO 8601 duration (e.g. P3D, PT4H)"
-        ),
+        "Not an ISO 8601 duration (e.g. P3D, PT4H)": _("Not an ISO 8601 duration (e.g. P3D, PT4H)"),
         "Assignee expression": _("Assignee expression"),
         "A variable holding a username, e.g. process_owner": _(
             "A variable holding a username, e.g. process_owner"
@@ -91,9 +87,7 @@ def _strings() -> dict[str, str]:
         "not a role": _("not a role"),
         "(choose a role)": _("(choose a role)"),
         "Condition": _("Condition"),
-        "An expression, e.g. phase == 'monitoring'": _(
-            "An expression, e.g. phase == 'monitoring'"
-        ),
+        "An expression, e.g. phase == 'monitoring'": _("An expression, e.g. phase == 'monitoring'"),
         "Variables known here": _("Variables known here"),
         "none known yet": _("none known yet"),
         # bpmn-js's palette and context pad
@@ -155,9 +149,7 @@ def edit(process_id: str) -> Any:
         "locale": form_locale(),
         "csrfToken": generate_csrf(),
         "urls": {
-            "version": url_for(
-                "api.model_version", process_id=process_id, version=latest.version
-            ),
+            "version": url_for("api.model_version", process_id=process_id, version=latest.version),
             "context": url_for("api.model_context", process_id=process_id),
             "lint": url_for("api.lint_model", process_id=process_id),
             "drafts": url_for("api.create_draft", process_id=process_id),

@@ -126,7 +126,9 @@ def test_owner_adds_a_user_task_lints_saves_and_cannot_submit_with_errors(
     expect(finding).to_be_visible()
     expect(page.locator(f".csi-lint-badge[data-element='{task_id}']")).to_be_visible()
     expect(page.locator(f"#canvas [data-element-id='{task_id}'].csi-lint-error")).to_be_attached()
-    expect(page.locator(f"#findings-list li[data-rule=task-in-lane][data-element='{task_id}']")).to_have_count(0)
+    expect(
+        page.locator(f"#findings-list li[data-rule=task-in-lane][data-element='{task_id}']")
+    ).to_have_count(0)
     page.screenshot(path=str(artifacts / "modeler-lint-form-required.png"))
     # A click on the finding selects the element (its properties are shown).
     finding.locator("button").click()
