@@ -4,6 +4,7 @@ server refuses while errors remain."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -201,4 +202,36 @@ def test_condition_help_offers_the_variables_known_at_a_flow(
     page.screenshot(path=str(artifacts / "modeler-condition-help.png"))
     chip.click()
     expect(condition).to_have_value("phase == 'monitoring' phase")
+
+    # The other CSI fields show what the deployed diagram says.
+    page.evaluate(
+        """(id) => { const m = window.csiModeler.modeler;
+                    m.get('selection').select(m.get('elementRegistry').get(id)); }""",
+        "compute_gaps",
+    )
+    expect(page.locator("#bio-properties-panel-csi-operation")).to_have_value("csi/compute_gaps")
+    page.evaluate(
+        """(id) => { const m = window.csiModeler.modeler;
+                    m.get('selection').select(m.get('elementRegistry').get(id)); }""",
+        "ImprovementOwner",
+    )
+    expect(page.locator("#bio-properties-panel-csi-role")).to_have_value("ImprovementOwner")
+
+    # The raw XML keeps the product's extension elements through the import.
+    page.click("#tab-xml")
+    xml = page.locator("#xml-text")
+    expect(xml).to_have_value(
+        re.compile('<spiffworkflow:serviceTaskOperator id="csi/compute_gaps"')
+    )
+    text = xml.input_value()
+    assert 'name="record_status:registered"' in text
+    assert '<spiffworkflow:parameter id="metrics" type="any" value="metrics" />' in text
+    # An expert's edit applied from the XML tab is the diagram then.
+    page.fill("#xml-text", text.replace('name="搜集数据"', 'name="搜集度量数据"'))
+    page.click("#xml-apply")
+    expect(page.locator("#modeler-message")).to_have_class("alert alert-success")
+    names = page.evaluate(
+        "window.csiModeler.modeler.get('elementRegistry').get('collect_data').businessObject.name"
+    )
+    assert names == "搜集度量数据"
     context.close()

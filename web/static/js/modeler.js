@@ -409,9 +409,10 @@
 
   // ---- saving and submitting -----------------------------------------------------------------
 
+  // Someone else's draft is read here and saved as one's own; one's own submitted
+  // draft is refused by the server until it is withdrawn, which the message says.
   function ownEditableDraft() {
-    return state.draftId && state.draftAuthor === setup.user &&
-      (state.draftStatus === "editing" || state.draftStatus === "rejected");
+    return Boolean(state.draftId) && state.draftAuthor === setup.user;
   }
 
   function timeNow() {
@@ -541,6 +542,10 @@
       showMessage(t("The diagram could not be loaded: {reason}", { reason: error.message }));
     });
   }
+
+  window.addEventListener("beforeunload", function (event) {
+    if (state.dirty) { event.preventDefault(); event.returnValue = ""; }
+  });
 
   load();
 })();
