@@ -156,7 +156,7 @@ def edit(process_id: str) -> Any:
             "draftApi": url_for("api.get_draft", draft_id=0).removesuffix("0"),
             "review": url_for("models.draft", draft_id=0).removesuffix("0"),
             "edit": url_for("modeler.edit", process_id=process_id),
-            "formPreview": "/models/form-preview",
+            "formPreview": url_for("form_preview.preview"),
         },
         "strings": _strings(),
     }

@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.helpers.browser import login, refused_by_csp
+from tests.helpers.browser import login, logout, refused_by_csp
 
 TASK_NAME = "准备管理评审材料"
 
@@ -234,4 +234,100 @@ def test_condition_help_offers_the_variables_known_at_a_flow(
         "window.csiModeler.modeler.get('elementRegistry').get('collect_data').businessObject.name"
     )
     assert names == "搜集度量数据"
+    context.close()
+
+
+# The middle of a sequence flow's first segment, in page coordinates.
+FLOW_MIDDLE = """(id) => {
+  const modeler = window.csiModeler.modeler;
+  const [p, q] = modeler.get('elementRegistry').get(id).waypoints;
+  const viewbox = modeler.get('canvas').viewbox();
+  const box = modeler.get('canvas').getContainer().getBoundingClientRect();
+  return { x: box.left + ((p.x + q.x) / 2 - viewbox.x) * viewbox.scale,
+           y: box.top + ((p.y + q.y) / 2 - viewbox.y) * viewbox.scale };
+}"""
+
+
+def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
+    browser: Any, live_server: str, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    refused = refused_by_csp(page)
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(str(error)))
+    login(page, live_server, "owner")
+    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+
+    # Dropped on the flow from the start event, the new task splits it: it comes first.
+    spot = page.evaluate(FLOW_MIDDLE, "Flow_start_to_register_input")
+    page.click(".djs-palette [data-action='create.task']")
+    page.mouse.move(spot["x"] - 20, spot["y"] - 20)
+    page.mouse.move(spot["x"], spot["y"])
+    page.mouse.click(spot["x"], spot["y"])
+    expect(page.locator(".djs-direct-editing-parent")).to_be_attached()
+    page.keyboard.type(TASK_NAME)
+    # Enter ends the editing; the new task stays selected, its context pad open (it lies
+    # over the start event and the next task, where a click could pick either).
+    page.keyboard.press("Enter")
+    page.click(".djs-context-pad [data-action='replace']")
+    page.click(".djs-popup [data-id='replace-with-user-task']")
+    [task] = page.evaluate(TASKS_NAMED, TASK_NAME)
+    assert task["type"] == "bpmn:UserTask"
+    assert task["lane"] == ["ImprovementOwner"]
+    task_id = task["id"]
+
+    # Without a form the server finds it; it is reachable, so that is all it finds.
+    page.click("#tab-findings")
+    missing = page.locator(
+        f"#findings-list li[data-source=server][data-rule=form-required][data-element='{task_id}']"
+    )
+    expect(missing).to_be_visible()
+    expect(page.locator("#findings-list li[data-source=server]")).to_have_count(1)
+
+    # The form editor beside the diagram: a form with one required field.
+    page.click("#tab-form")
+    editor = page.locator("#form-editor")
+    editor.get_by_role("button", name="创建表单").click()
+    editor.get_by_label("标题（英文）").fill("Prepare management review materials")
+    editor.get_by_role("button", name="添加字段").click()
+    field = editor.locator("[data-fe=field]").first
+    field.get_by_label("字段名").fill("materials")
+    field.get_by_label("标签（中文）").fill("材料清单")
+    field.get_by_label("标签（英文）").fill("Materials")
+    field.get_by_label("必填").check()
+    expect(editor.locator("[data-fe=editor]")).to_have_attribute("data-fe-preview", "ready")
+    form = page.evaluate(f"window.csiModeler.forms['{task_id}']")
+    assert form["schema"]["required"] == ["materials"]
+    page.screenshot(path=str(artifacts / "modeler-form-editor.png"))
+
+    # The lint error is gone once the form exists.
+    page.click("#tab-findings")
+    expect(missing).to_have_count(0)
+    expect(page.locator("#findings-list li[data-source=server]")).to_have_count(0)
+
+    page.click("#save-draft")
+    expect(page.locator("#modeler[data-draft]")).to_be_attached()
+    draft_id = page.locator("#modeler").get_attribute("data-draft")
+    page.click("#submit-draft")
+    page.fill("#submit-note", "增加管理评审材料准备任务")
+    page.click("#submit-confirm")
+    expect(page.locator("#modeler[data-submitted]")).to_be_attached()
+    expect(page.locator("#modeler-message")).to_have_class("alert alert-success")
+    page.screenshot(path=str(artifacts / "modeler-submitted.png"))
+    logout(page)
+
+    # Another person approves it; the version list shows the new version.
+    login(page, live_server, "manager")
+    page.goto(f"{live_server}/models/drafts/{draft_id}")
+    page.click("form[action$='/approve'] button")
+    page.wait_for_url("**/history")
+    page.goto(f"{live_server}/models")
+    versions = page.locator("#process-service_improvement table.versions tbody tr")
+    expect(versions.first).to_contain_text("v2")
+    expect(versions.first).to_contain_text("增加管理评审材料准备任务")
+    page.screenshot(path=str(artifacts / "modeler-approved-versions.png"), full_page=True)
+
+    assert not failures, failures
+    assert not refused, refused
     context.close()

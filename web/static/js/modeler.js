@@ -511,6 +511,23 @@
 
   // ---- loading -------------------------------------------------------------------------------
 
+  // The whole diagram in view, none of it under the palette (which floats over the canvas).
+  function fitBesidePalette() {
+    canvas.zoom("fit-viewport", "auto");
+    var palette = canvas.getContainer().querySelector(".djs-palette");
+    var inner = canvas.viewbox().inner;
+    if (!palette || !inner.width || !inner.height) { return; }
+    var box = canvas.getContainer().getBoundingClientRect();
+    var room = palette.getBoundingClientRect().right - box.left + 16;
+    var scale = Math.min(1, (box.width - room - 16) / inner.width, (box.height - 32) / inner.height);
+    canvas.viewbox({
+      x: inner.x - room / scale,
+      y: inner.y - (box.height / scale - inner.height) / 2,
+      width: box.width / scale,
+      height: box.height / scale
+    });
+  }
+
   function load() {
     var requests = [
       api("GET", setup.urls.context),
@@ -531,7 +548,7 @@
       }
       return modeler.importXML(content.bpmn);
     }).then(function () {
-      canvas.zoom("fit-viewport", "auto");
+      fitBesidePalette();
       eventBus.on("commandStack.changed", changed);
       saveButton.disabled = false;
       submitButton.disabled = false;
