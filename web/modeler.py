@@ -137,6 +137,8 @@ def edit(process_id: str) -> Any:
         if draft.process_id != process_id:
             raise NotFound(f"no draft {draft_id} of {process_id!r}")
     others = [d for d in process.drafts if d.author != actor.username and d.id != draft_id]
+    # Opened afresh while a draft of one's own is open: offer it, rather than a second one.
+    mine = [d for d in process.drafts if d.author == actor.username and d.id != draft_id]
     latest = process.versions[-1]
     form_editor = Path(current_app.static_folder or "") / FORM_EDITOR
     setup = {
@@ -166,6 +168,7 @@ def edit(process_id: str) -> Any:
         latest=latest,
         draft=draft,
         others=others,
+        mine=mine if draft is None else [],
         setup=setup,
         has_form_editor=form_editor.is_file(),
     )

@@ -102,6 +102,17 @@ def test_a_draft_opens_with_its_id_and_another_modelers_draft_is_announced(
     # the draft it opens is not announced as someone else's besides
     assert not html.select(html.page(response), ".other-draft")
 
+    # one's own open draft is offered when the page is opened afresh
+    mine = owner.post(
+        "/api/v1/models/service_improvement/drafts",
+        json={},
+        headers={"X-CSRFToken": setup["csrfToken"]},
+    )
+    assert mine.status_code == 201
+    [offer] = html.select(html.page(owner.get(EDIT)), ".own-draft")
+    assert [a.get("href") for a in html.select(offer, "a")] == [f"{EDIT}?draft={mine.json['id']}"]
+    assert not html.select(html.page(owner.get(f"{EDIT}?draft={mine.json['id']}")), ".own-draft")
+
     # a draft of another process is not this page's
     other = client.post(
         "/api/v1/models/change_management/drafts", json={}, headers=bearer(client, "admin")
