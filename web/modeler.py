@@ -89,6 +89,11 @@ def _strings() -> dict[str, str]:
         "Condition": _("Condition"),
         "An expression, e.g. phase == 'monitoring'": _("An expression, e.g. phase == 'monitoring'"),
         "Variables known here": _("Variables known here"),
+        "Form": _("Form"),
+        "This task has a form.": _("This task has a form."),
+        "This task has no form yet.": _("This task has no form yet."),
+        "Edit the form": _("Edit the form"),
+        "Create the form": _("Create the form"),
         "none known yet": _("none known yet"),
         # bpmn-js's palette and context pad
         "Create start event": _("Create start event"),

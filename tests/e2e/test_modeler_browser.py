@@ -285,8 +285,12 @@ def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
     expect(missing).to_be_visible()
     expect(page.locator("#findings-list li[data-source=server]")).to_have_count(1)
 
-    # The form editor beside the diagram: a form with one required field.
-    page.click("#tab-form")
+    # The CSI group says the task has no form and leads to the form editor beside the
+    # diagram: a form with one required field.
+    page.click("#tab-properties")
+    expect(page.locator(".csi-form-link .csi-form-missing")).to_be_visible()
+    page.click(".csi-form-link .csi-form-open")
+    expect(page.locator("#tab-form")).to_have_attribute("aria-selected", "true")
     editor = page.locator("#form-editor")
     editor.get_by_role("button", name="创建表单").click()
     editor.get_by_label("标题（英文）").fill("Prepare management review materials")
@@ -302,6 +306,10 @@ def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
     page.screenshot(path=str(artifacts / "modeler-form-editor.png"))
 
     # The lint error is gone once the form exists.
+    page.click("#tab-properties")
+    expect(page.locator(".csi-form-link .csi-form-state")).not_to_have_class(
+        "csi-form-state csi-form-missing"
+    )
     page.click("#tab-findings")
     expect(missing).to_have_count(0)
     expect(page.locator("#findings-list li[data-source=server]")).to_have_count(0)

@@ -18,8 +18,9 @@ const VERSIONS = __CSI_MODELER_VERSIONS__;
  * @param {Object} options
  * @param {Element} options.container the canvas
  * @param {Element} options.propertiesParent where the properties panel goes
- * @param {Object} options.context {roles, services, variables} (kept by reference: the
- *   page updates `variables` after each lint and fires `csi.variables.changed`)
+ * @param {Object} options.context {roles, services, variables, formOf(taskId)} (kept by
+ *   reference: the page updates it, e.g. `variables` after each lint, and fires
+ *   `csi.context.changed`)
  * @param {Object} [options.strings] translations of bpmn-js's and our strings
  */
 function create(options) {

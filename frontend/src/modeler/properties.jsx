@@ -145,6 +145,17 @@ function LaneRole({ element, id }) {
   });
 }
 
+/** Redraw when the page changes the context (a lint answer with the variables known at
+ * each flow, a form made or removed): that happens outside the command stack. */
+function useContextChanges(eventBus) {
+  const [ , setVersion ] = useState(0);
+  useEffect(() => {
+    const redraw = () => setVersion((v) => v + 1);
+    eventBus.on('csi.context.changed', redraw);
+    return () => eventBus.off('csi.context.changed', redraw);
+  }, [ eventBus ]);
+}
+
 /** The variables the server says are known at a flow (or at the gateway it leaves). */
 function knownAt(context, element) {
   const known = context.variables || {};
@@ -160,15 +171,7 @@ function Condition({ element, id }) {
   const modeling = useService('modeling');
   const eventBus = useService('eventBus');
   const context = useService('csiContext');
-  const [ , setVersion ] = useState(0);
-
-  // The lint answer (with the variables) arrives after the panel rendered: redraw then.
-  useEffect(() => {
-    const redraw = () => setVersion((v) => v + 1);
-    eventBus.on('csi.variables.changed', redraw);
-    return () => eventBus.off('csi.variables.changed', redraw);
-  }, [ eventBus ]);
-
+  useContextChanges(eventBus);
   const variables = knownAt(context, element);
   const insert = (name) => {
     const current = getCondition(element);
@@ -199,6 +202,26 @@ function Condition({ element, id }) {
   );
 }
 
+/** The user task's form: whether it has one, and the way to the form editor. */
+function FormLink({ element, id }) {
+  const translate = useService('translate');
+  const eventBus = useService('eventBus');
+  const context = useService('csiContext');
+  useContextChanges(eventBus);
+  const hasForm = !!(context.formOf && context.formOf(element.id));
+  return (
+    <div class="bio-properties-panel-entry csi-form-link" data-entry-id={ id }>
+      <span class="bio-properties-panel-label">{ translate('Form') }</span>
+      <p class={ hasForm ? 'csi-form-state' : 'csi-form-state csi-form-missing' }>
+        { hasForm ? translate('This task has a form.') : translate('This task has no form yet.') }
+      </p>
+      <button type="button" class="csi-form-open" onClick={ () => eventBus.fire('csi.form.open', { element }) }>
+        { hasForm ? translate('Edit the form') : translate('Create the form') }
+      </button>
+    </div>
+  );
+}
+
 function isConditional(element) {
   if (!is(element, 'bpmn:SequenceFlow')) {
     return false;
@@ -213,7 +236,8 @@ function entriesFor(element) {
     entries.push(
       { id: 'csi-due-in', element, component: DueIn, isEdited: isTextFieldEntryEdited },
       { id: 'csi-assignee', element, component: Assignee, isEdited: isTextFieldEntryEdited },
-      { id: 'csi-record-status', element, component: RecordStatus, isEdited: isSelectEntryEdited }
+      { id: 'csi-record-status', element, component: RecordStatus, isEdited: isSelectEntryEdited },
+      { id: 'csi-form', element, component: FormLink }
     );
   }
   if (is(element, 'bpmn:ServiceTask')) {

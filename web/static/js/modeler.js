@@ -66,7 +66,12 @@
     lintSequence: 0,
     formTask: null
   };
-  var context = { roles: [], services: [], variables: {} };
+  var context = {
+    roles: [],
+    services: [],
+    variables: {},
+    formOf: function (taskId) { return state.forms[taskId] || null; }
+  };
 
   var modeler = window.CsiModeler.create({
     container: document.getElementById("canvas"),
@@ -230,7 +235,7 @@
         document.getElementById("lint-status").textContent = t("The check failed: {reason}", { reason: reasonOf(result) });
       } else {
         context.variables = result.body.variables || {};
-        eventBus.fire("csi.variables.changed");
+        eventBus.fire("csi.context.changed");
         showServerFindings(result.body.lint || []);
       }
       state.lintRuns += 1;
@@ -305,6 +310,12 @@
   eventBus.on("selection.changed", function (event) {
     var chosen = event.newSelection.length === 1 ? event.newSelection[0] : null;
     showFormOf(chosen);
+  });
+
+  // The CSI group's "form" entry leads here.
+  eventBus.on("csi.form.open", function (event) {
+    showFormOf(event.element);
+    openTab("form");
   });
 
   // A user task's form is keyed by the task's id: it follows a renamed id.
