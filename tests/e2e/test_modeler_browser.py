@@ -339,3 +339,70 @@ def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
     assert not failures, failures
     assert not refused, refused
     context.close()
+
+
+BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+  xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+  xmlns:di="http://www.omg.org/spec/DD/20100524/DI"
+  id="Definitions_broken" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="service_improvement" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="loose_task" name="无泳道任务">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:exclusiveGateway id="split" name="分支">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing><bpmn:outgoing>f4</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:endEvent id="end_a" name="甲"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end_b" name="乙"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="loose_task" />
+    <bpmn:sequenceFlow id="f2" sourceRef="loose_task" targetRef="split" />
+    <bpmn:sequenceFlow id="f3" sourceRef="split" targetRef="end_a" />
+    <bpmn:sequenceFlow id="f4" sourceRef="split" targetRef="end_b" />
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="d"><bpmndi:BPMNPlane id="p" bpmnElement="service_improvement">
+    <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="100" y="100" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="loose_task_di" bpmnElement="loose_task"><dc:Bounds x="200" y="78" width="100" height="80" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="split_di" bpmnElement="split" isMarkerVisible="true"><dc:Bounds x="360" y="93" width="50" height="50" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="end_a_di" bpmnElement="end_a"><dc:Bounds x="480" y="40" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="end_b_di" bpmnElement="end_b"><dc:Bounds x="480" y="160" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNEdge id="f1_di" bpmnElement="f1"><di:waypoint x="136" y="118" /><di:waypoint x="200" y="118" /></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f2_di" bpmnElement="f2"><di:waypoint x="300" y="118" /><di:waypoint x="360" y="118" /></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f3_di" bpmnElement="f3"><di:waypoint x="385" y="93" /><di:waypoint x="385" y="58" /><di:waypoint x="480" y="58" /></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f4_di" bpmnElement="f4"><di:waypoint x="385" y="143" /><di:waypoint x="385" y="178" /><di:waypoint x="480" y="178" /></bpmndi:BPMNEdge>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+
+
+def test_our_browser_rules_and_the_server_find_the_same_faults(
+    browser: Any, live_server: str, artifacts: Path
+) -> None:
+    """A user task in no lane and a gateway splitting without a default: bpmnlint's
+    local rules say so as soon as the diagram changes, the server as well."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    login(page, live_server, "owner")
+    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    runs = int(page.locator("#modeler").get_attribute("data-lint-runs") or "0")
+    page.click("#tab-xml")
+    page.fill("#xml-text", BROKEN)
+    page.click("#xml-apply")
+    expect(page.locator("#modeler")).not_to_have_attribute("data-lint-runs", str(runs))
+    page.click("#tab-findings")
+    findings = page.locator("#findings-list")
+    for source, rule, element in (
+        ("browser", "csi/task-in-lane", "loose_task"),
+        ("browser", "csi/gateway-default", "split"),
+        ("server", "task-in-lane", "loose_task"),
+        ("server", "gateway-default", "split"),
+    ):
+        expect(
+            findings.locator(
+                f"li[data-source={source}][data-rule='{rule}'][data-element='{element}']"
+            )
+        ).to_have_count(1)
+    page.screenshot(path=str(artifacts / "modeler-browser-and-server-rules.png"))
+    context.close()

@@ -339,6 +339,7 @@
   document.getElementById("xml-refresh").addEventListener("click", refreshXml);
   document.getElementById("xml-apply").addEventListener("click", function () {
     modeler.importXML(xmlText.value).then(function () {
+      fitBesidePalette();
       showMessage(t("XML imported."), "success");
       changed();
     }).catch(function (error) {
