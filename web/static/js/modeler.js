@@ -132,6 +132,17 @@
     overlays.remove({ type: "csi-lint" });
   }
 
+  // The shape a finding is shown on: the element's own, or for a process (in a
+  // collaboration, where a process has no shape) its participant's.
+  function shapeOf(id) {
+    var element = registry.get(id);
+    if (element) { return element.type === "label" ? null : element; }
+    return registry.filter(function (e) {
+      var ref = e.type === "bpmn:Participant" && e.businessObject.processRef;
+      return Boolean(ref) && ref.id === id;
+    })[0] || null;
+  }
+
   function showServerFindings(findings) {
     state.serverFindings = findings || [];
     clearServerMarks();
@@ -139,10 +150,11 @@
     state.serverFindings.forEach(function (finding) {
       (byElement[finding.element] = byElement[finding.element] || []).push(finding);
     });
-    Object.keys(byElement).forEach(function (id) {
-      var element = registry.get(id);
-      if (!element || element.type === "label") { return; }
-      var list = byElement[id];
+    Object.keys(byElement).forEach(function (key) {
+      var element = shapeOf(key);
+      if (!element) { return; }
+      var id = element.id;
+      var list = byElement[key];
       var error = list.some(function (f) { return (f.severity || "error") === "error"; });
       var marker = error ? "csi-lint-error" : "csi-lint-warning";
       canvas.addMarker(id, marker);
@@ -166,7 +178,7 @@
   }
 
   function selectElement(id) {
-    var element = registry.get(id);
+    var element = shapeOf(id);
     if (!element) { return; }
     selection.select(element);
     if (canvas.scrollToElement) { canvas.scrollToElement(element); }
