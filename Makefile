@@ -47,7 +47,7 @@ bench: install
 ## (needs Node.js and the npm registry; the built files are committed, so `make run`
 ## needs neither).
 frontend:
-	npm ci --no-audit --no-fund
+	npm ci
 	node frontend/build.mjs
 
 clean:
