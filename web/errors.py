@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, jsonify, render_template, request
+from flask import Flask, current_app, flash, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, TooManyRequests
 
 from engine.errors import DomainError
 
@@ -101,6 +101,21 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
+        if isinstance(exc, MethodNotAllowed) and _no_resource(exc):
+            exc = NotFound()
         return error_response(
             exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
         )
+
+
+def _no_resource(exc: MethodNotAllowed) -> bool:
+    """Werkzeug answers 405 for `PUT /api/v1/drafts/<id too large>` although no method
+    finds anything there (the id converter refuses it): that is a missing resource."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in exc.valid_methods or ():
+        try:
+            adapter.match(request.path, method)
+        except HTTPException:
+            continue
+        return False
+    return True

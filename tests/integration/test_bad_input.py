@@ -417,3 +417,16 @@ def test_a_form_post_carrying_the_bytes_of_a_lone_surrogate_is_no_server_error(
     response = owner.post(f"/tasks/{task['id']}", data=body, content_type=content_type)
     assert response.status_code == 302
     assert storable(api.instance(iid)["data"]["description"])
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_an_id_past_the_database_bound_is_no_resource_whatever_the_method(
+    client: FlaskClient, method: str
+) -> None:
+    """No route takes the id, so nothing is there: 404, not 405 (which would claim
+    that another method could reach it)."""
+    response = client.open("/api/v1/drafts/185877976894224576", method=method, json={})
+    assert response.status_code == 404
+    assert response.json["error"] == "not_found"
+    # A method the resource lacks is still 405.
+    assert client.open("/api/v1/instances/1", method=method, json={}).status_code == 405
