@@ -6,10 +6,9 @@ everything again."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
@@ -20,8 +19,6 @@ from web.inputs import int_arg
 from web.ui import form_locale
 
 bp = Blueprint("modeler", __name__, url_prefix="/models")
-
-FORM_EDITOR = Path("js") / "form-editor.js"
 
 
 def _strings() -> dict[str, str]:
@@ -145,7 +142,6 @@ def edit(process_id: str) -> Any:
     # Opened afresh while a draft of one's own is open: offer it, rather than a second one.
     mine = [d for d in process.drafts if d.author == actor.username and d.id != draft_id]
     latest = process.versions[-1]
-    form_editor = Path(current_app.static_folder or "") / FORM_EDITOR
     setup = {
         "processId": process_id,
         "draftId": draft.id if draft else None,
@@ -175,5 +171,4 @@ def edit(process_id: str) -> Any:
         others=others,
         mine=mine if draft is None else [],
         setup=setup,
-        has_form_editor=form_editor.is_file(),
     )

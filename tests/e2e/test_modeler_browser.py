@@ -5,6 +5,7 @@ server refuses while errors remain."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +67,36 @@ def _open_modeler(page: Any, url: str) -> None:
     expect(page.locator("#modeler[data-lint-runs]")).to_be_attached()
 
 
+@dataclass
+class Opened:
+    """`owner` in the modeler of service_improvement, with what the page refused or
+    threw kept for the test's end."""
+
+    context: Any
+    page: Any
+    refused: list[str]
+    failures: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert not self.failures, self.failures
+        assert not self.refused, self.refused
+
+
+def _owner_in_modeler(browser: Any, live_server: str, locale: str = "zh-CN") -> Opened:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale=locale)
+    page = context.new_page()
+    opened = Opened(context, page, refused_by_csp(page))
+    page.on("pageerror", lambda error: opened.failures.append(str(error)))
+    login(page, live_server, "owner")
+    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    return opened
+
+
 def test_owner_adds_a_user_task_lints_saves_and_cannot_submit_with_errors(
     browser: Any, live_server: str, artifacts: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    refused = refused_by_csp(page)
-    failures: list[str] = []
-    page.on("pageerror", lambda error: failures.append(str(error)))
-
-    login(page, live_server, "owner")
-    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    opened = _owner_in_modeler(browser, live_server)
+    context, page = opened.context, opened.page
     # The deployed version passes the server's checks.
     expect(page.locator("#findings-list li[data-source=server]")).to_have_count(0)
 
@@ -158,18 +178,15 @@ def test_owner_adds_a_user_task_lints_saves_and_cannot_submit_with_errors(
     expect(page.locator(f"#canvas [data-element-id='{task_id}'].csi-added")).to_be_attached()
     page.screenshot(path=str(artifacts / "modeler-changes.png"))
 
-    assert not failures, failures
-    assert not refused, refused
+    opened.assert_clean()
     context.close()
 
 
 def test_condition_help_offers_the_variables_known_at_a_flow(
     browser: Any, live_server: str, artifacts: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="en")
-    page = context.new_page()
-    login(page, live_server, "owner")
-    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    opened = _owner_in_modeler(browser, live_server, locale="en")
+    context, page = opened.context, opened.page
     flow = "Flow_gw_phase_to_monitor_progress"
     centre = page.evaluate(
         """(id) => {
@@ -240,13 +257,8 @@ FLOW_MIDDLE = """(id) => {
 def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
     browser: Any, live_server: str, artifacts: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    refused = refused_by_csp(page)
-    failures: list[str] = []
-    page.on("pageerror", lambda error: failures.append(str(error)))
-    login(page, live_server, "owner")
-    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    opened = _owner_in_modeler(browser, live_server)
+    context, page = opened.context, opened.page
 
     # Dropped on the flow from the start event, the new task splits it: it comes first.
     spot = page.evaluate(FLOW_MIDDLE, "Flow_start_to_register_input")
@@ -325,8 +337,7 @@ def test_owner_adds_a_task_with_its_form_and_manager_approves_it(
     expect(versions.first).to_contain_text("增加管理评审材料准备任务")
     page.screenshot(path=str(artifacts / "modeler-approved-versions.png"), full_page=True)
 
-    assert not failures, failures
-    assert not refused, refused
+    opened.assert_clean()
     context.close()
 
 
@@ -371,10 +382,8 @@ def test_our_browser_rules_and_the_server_find_the_same_faults(
 ) -> None:
     """A user task in no lane and a gateway splitting without a default: bpmnlint's
     local rules say so as soon as the diagram changes, the server as well."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    login(page, live_server, "owner")
-    _open_modeler(page, f"{live_server}/models/service_improvement/edit")
+    opened = _owner_in_modeler(browser, live_server)
+    context, page = opened.context, opened.page
     runs = int(page.locator("#modeler").get_attribute("data-lint-runs") or "0")
     page.click("#tab-xml")
     page.fill("#xml-text", BROKEN)

@@ -100,8 +100,10 @@ def test_an_approver_approves_on_the_review_page_and_the_history_shows_the_versi
     assert NOTE in history
     assert "owner" in history
     assert "manager" in history
-    log = _text(manager.get("/models/log"))
-    assert "draft_submitted" in log or "submitted" in log.lower()
+    log = _text(manager.get("/models/log?lang=en"))
+    assert "Submitted for approval" in log
+    assert "Version deployed" in log
+    assert "The chain is broken" not in log
 
 
 def test_a_rejection_needs_a_reason_and_the_author_reads_it(app: Any) -> None:
