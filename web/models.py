@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from engine.errors import ValidationFailed
 from web import backend
 from web.inputs import int_arg
+from web.ui import change_note
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -114,7 +115,7 @@ def _history_rows(process_id: str) -> list[dict[str, Any]]:
         {
             "version": v.version,
             "deployed_at": v.deployed_at.strftime("%Y-%m-%d %H:%M"),
-            "note": v.note,
+            "note": change_note(v.note),
             "author": v.author or "",
             "approver": v.approver or "",
             "content_hash": v.content_hash,

@@ -15,6 +15,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from engine.commands.deploy import ADMIN_DEPLOYMENT, PACK_DEPLOYMENT
 from engine.queries.views import TaskRow
 from engine.workflow.model import Element, ProcessModel
 
@@ -256,6 +257,14 @@ def draft_status_label(status: str) -> str:
     }.get(status, status)
 
 
+def change_note(note: str | None) -> str:
+    """A version's change note; the notes the system writes itself in the reader's language."""
+    return {
+        ADMIN_DEPLOYMENT: _("administrator deployment"),
+        PACK_DEPLOYMENT: _("deployed with the application"),
+    }.get(note or "", note or "")
+
+
 def model_event_label(kind: str) -> str:
     return {
         "draft_submitted": _("Submitted for approval"),
@@ -398,6 +407,7 @@ def install(app: Flask) -> None:
         can_read_models,
         draft_status_label,
         model_event_label,
+        change_note,
     ):
         app.add_template_global(function)
 

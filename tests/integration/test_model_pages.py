@@ -98,6 +98,7 @@ def test_an_approver_approves_on_the_review_page_and_the_history_shows_the_versi
 
     history = _text(manager.get("/models/service_improvement/history"))
     assert NOTE in history
+    assert "随应用发布" in history  # the note the system wrote for version 1, in Chinese
     assert "owner" in history
     assert "manager" in history
     log = _text(manager.get("/models/log?lang=en"))
@@ -139,6 +140,7 @@ def test_the_change_history_exports_as_csv_and_excel(app: Any) -> None:
     assert rows[0][:3] == ["Version", "Date", "Change note"]
     assert [r[0] for r in rows[1:]] == ["2", "1"]  # newest first
     assert rows[1][2:5] == [NOTE, "owner", "manager"]
+    assert rows[2][2] == "deployed with the application"
     assert re.fullmatch(r"[0-9a-f]{64}", rows[1][5])
 
     workbook = client.get("/models/service_improvement/history.xlsx")
