@@ -178,6 +178,22 @@ def test_owner_adds_a_user_task_lints_saves_and_cannot_submit_with_errors(
     expect(page.locator(f"#canvas [data-element-id='{task_id}'].csi-added")).to_be_attached()
     page.screenshot(path=str(artifacts / "modeler-changes.png"))
 
+    # The draft outlives the session: another modeler is told of it, and its author,
+    # back after logging out, is offered it and finds the task there.
+    page.on("dialog", lambda dialog: dialog.accept())
+    logout(page)
+    login(page, live_server, "admin")
+    page.goto(f"{live_server}/models/service_improvement/edit")
+    expect(page.locator(".other-draft")).to_contain_text("owner")
+    expect(page.locator(f".other-draft a[href$='/models/drafts/{draft_id}']")).to_be_visible()
+    logout(page)
+    login(page, live_server, "owner")
+    page.goto(f"{live_server}/models/service_improvement/edit")
+    page.click(f".own-draft a[href$='?draft={draft_id}']")
+    expect(page.locator("#modeler[data-ready=true]")).to_be_attached()
+    tasks = page.evaluate(TASKS_NAMED, TASK_NAME)
+    assert [(t["id"], t["type"]) for t in tasks] == [(task_id, "bpmn:UserTask")]
+
     opened.assert_clean()
     context.close()
 
