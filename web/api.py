@@ -15,7 +15,7 @@ from wtforms.validators import ValidationError
 from engine.access import Actor
 from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.inputs import is_id
-from web import backend
+from web import attachments, backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
 from web.inputs import FORM_TYPES, int_arg, json_body
 
@@ -329,6 +329,12 @@ def model_log() -> Any:
 @token_required
 def improvements() -> Any:
     return jsonify(backend().queries.records(actor()))
+
+
+@bp.get("/improvements/<number>/attachments/<sha256>")
+@token_required
+def improvement_attachment(number: str, sha256: str) -> Any:
+    return attachments.download(actor(), number, sha256)
 
 
 @bp.get("/metrics")

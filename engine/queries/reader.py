@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 
 from engine.access import Actor, Policy
+from engine.attachments import audit as attachment_audit
+from engine.attachments.store import AttachmentStore
 from engine.audit import anchors, chain, replay, state
 from engine.audit.anchors import AnchorProblem
 from engine.dictionary import DataDictionary
@@ -20,6 +22,7 @@ from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
+from engine.queries.evidence import EvidenceQueries
 from engine.queries.models import ModelQueries
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
@@ -27,13 +30,22 @@ from engine.workflow.model import Element, ProcessModel, model_of, models_of
 
 
 class Queries:
-    def __init__(self, db: Database, pack: Pack, forms: FormLibrary, policy: Policy) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pack: Pack,
+        forms: FormLibrary,
+        policy: Policy,
+        attachments: AttachmentStore | None = None,
+    ) -> None:
         self.db = db
+        self.attachments = attachments
         self.pack = pack
         self.forms = forms
         self.policy = policy
         self.dictionary = DataDictionary(pack, forms)
         self.models = ModelQueries(db, pack, forms, policy)
+        self.evidence = EvidenceQueries(self, attachments)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------
@@ -191,7 +203,17 @@ class Queries:
         and its stored state against its checkpoint."""
         self.policy.require_audit(actor)
         with self.db.snapshot() as session:
-            return state.verify(session, instance_id)
+            return self._verify(session, instance_id)
+
+    def _verify(self, session: Any, instance_id: int) -> chain.Verification:
+        """The chain, the stored state, then every attached file against its hash."""
+        result = state.verify(session, instance_id)
+        if not result.ok or self.attachments is None:
+            return result
+        problem = attachment_audit.first_problem(session, self.attachments, instance_id)
+        if problem is None:
+            return result
+        return chain.Verification(False, problem[0], problem[1], result.events)
 
     def replay(
         self, actor: Actor, instance_id: int, step: int | None = None
@@ -213,7 +235,9 @@ class Queries:
     ) -> tuple[audit.AuditView, int, audit.StepView]:
         self.policy.require_audit(actor)
         with self.db.snapshot() as session:
-            view = audit.audit_view(session, self.pack, instance_id)
+            view = audit.audit_view(
+                session, self.pack, instance_id, self._verify(session, instance_id)
+            )
             step_no = audit.initial_step(view.replay, step)
             step_view = audit.step_view(
                 session, self.pack, instance_id, step_no, view.replay, view.verification
