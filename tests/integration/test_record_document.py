@@ -8,12 +8,14 @@ import io
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from engine.access import Actor
 from engine.documents.record import RecordDocument, record_document, record_html, record_xlsx
 from engine.documents.shown import Label
 from engine.pack import load
 from engine.persistence.database import Database
+from engine.persistence.models import Record
 from engine.runtime import Runtime
 from tests.cycle import Driver
 from tests.helpers.doors import RuntimeDoor
@@ -122,3 +124,29 @@ def test_xlsx_holds_every_round_entry_rfc_and_reading_and_is_the_same_bytes(
     assert "99.95" in text["度量数据"]
     english = load_workbook(io.BytesIO(record_xlsx(doc, "en")))
     assert "Plan reviews" in english.sheetnames
+
+
+def test_the_register_columns_follow_the_data(cycled: tuple[Database, int]) -> None:
+    db, instance_id = cycled
+    with db.sessions() as session:
+        record = session.scalar(select(Record).where(Record.instance_id == instance_id))
+        assert record is not None
+        assert record.people == " po1 po2 "
+        assert record.metric_codes == " AVAIL MTTR "
+        assert record.gap_status == "achieved"
+        # every measure came back from change management with an outcome: nothing is due
+        assert record.due_on is None
+
+
+def test_an_open_measure_keeps_the_earliest_due_date(
+    db: Database, actors: dict[str, Actor]
+) -> None:
+    door = RuntimeDoor(Runtime(db), db, actors)
+    driver = Driver(door)
+    instance_id = door.start("owner")
+    driver.to_first_review(instance_id)
+    with db.sessions() as session:
+        record = session.scalar(select(Record).where(Record.instance_id == instance_id))
+        assert record is not None
+        assert record.due_on == "2026-12-15"
+        assert record.gap_status == "improving"
