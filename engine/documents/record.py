@@ -16,6 +16,8 @@ columns of the called-process table.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import re
 import threading
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from sqlalchemy import select
@@ -592,16 +595,38 @@ _env.filters["day"] = _day
 _env.filters["minute"] = _minute
 
 
-def record_html(doc: RecordDocument, locale: str = "zh-CN") -> str:
-    """The record as a standalone A4 page (CSS inline, nothing fetched)."""
+_TEMPLATES = Path(__file__).parent / "templates"
+# The print page's stylesheet, inline so the page stands alone (saved, mailed, packed).
+RECORD_STYLE = (_TEMPLATES / "record.css").read_text(encoding="utf-8")
+
+
+def record_style_hash() -> str:
+    """The CSP source (`'sha256-…'`) that lets exactly the print page's inline style in."""
+    digest = hashlib.sha256(RECORD_STYLE.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def _render(template: str, doc: RecordDocument, locale: str) -> str:
     lang = "zh-CN" if locale.startswith("zh") else "en"
-    return _env.get_template("record.html").render(
+    return _env.get_template(template).render(
         doc=doc,
         lang=lang,
+        style=Markup(RECORD_STYLE),  # noqa: S704 - our own file, not input
         w=lambda key: word(key, lang),
         t=lambda label: label.of(lang),
         is_table=lambda value: isinstance(value, Table),
     )
+
+
+def record_html(doc: RecordDocument, locale: str = "zh-CN") -> str:
+    """The record as a standalone A4 page (CSS inline, nothing fetched, no script)."""
+    return _render("record.html", doc, locale)
+
+
+def record_fragment(doc: RecordDocument, locale: str = "zh-CN") -> str:
+    """The record's content as record_html lays it out, without the page around it
+    (for a page of the application to show)."""
+    return _render("record_body.html", doc, locale)
 
 
 # ---- workbook ------------------------------------------------------------------------------
