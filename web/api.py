@@ -348,6 +348,12 @@ def improvements() -> Any:
     return response
 
 
+@bp.get("/improvements/<number>/pack")
+@token_required
+def improvement_pack(number: str) -> Any:
+    return attachments.pack_response(actor(), number)
+
+
 @bp.get("/improvements/<number>/attachments/<sha256>")
 @token_required
 def improvement_attachment(number: str, sha256: str) -> Any:

@@ -1,5 +1,5 @@
-"""Attached files: downloads for those who may read the improvement, and room in the
-request for the files a task's form may carry.
+"""Attached files and evidence packs: downloads for those who may read the improvement,
+and room in the request for the files a task's form may carry.
 
 A download is always `Content-Disposition: attachment` with the media type sniffed
 when the file was attached and `X-Content-Type-Options: nosniff`: a browser saves it,
@@ -37,6 +37,23 @@ def download(actor: Actor, number: str, sha256: str) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def pack_response(actor: Actor, number: str) -> Response:
+    """The improvement's evidence pack as a download; its sha256 in a header, to quote."""
+    found = backend().queries.evidence.pack(actor, number)
+    response = Response(found.content, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Pack-SHA256"] = found.sha256
+    return response
+
+
+@bp.get("/improvements/<number>/pack")
+@login_required
+def pack(number: str) -> Any:
+    return pack_response(current_user.actor, number)
 
 
 @bp.get("/improvements/<number>/attachments/<sha256>")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.attachments.fields import references
 from engine.attachments.store import AttachmentStore
+from engine.audit import chain, state
 from engine.persistence.models import Event, readable
 
 
@@ -55,3 +56,17 @@ def first_problem(
                 f"{item.field} (sha256 {item.sha256}) {problem}"
             )
     return None
+
+
+def verify_instance(
+    session: Session, store: AttachmentStore | None, instance_id: int
+) -> chain.Verification:
+    """Everything verify checks of one instance: its chain, its stored state, then each
+    attached file against the hash its event recorded."""
+    result = state.verify(session, instance_id)
+    if not result.ok or store is None:
+        return result
+    problem = first_problem(session, store, instance_id)
+    if problem is None:
+        return result
+    return chain.Verification(False, problem[0], problem[1], result.events)

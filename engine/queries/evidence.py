@@ -14,6 +14,7 @@ from engine.access import Actor
 from engine.attachments import audit as attachment_audit
 from engine.attachments.store import AttachmentStore, is_sha256
 from engine.errors import NotFound
+from engine.evidence.pack import EvidencePack, evidence_pack
 from engine.persistence.models import Record
 from engine.queries import instances
 
@@ -88,3 +89,19 @@ class EvidenceQueries:
         with self.queries.db.snapshot() as session:
             instance_id = self._readable(session, actor, number)
             return list(attachment_audit.attached(session, instance_id))
+
+    def pack(self, actor: Actor, number: str) -> EvidencePack:
+        """The evidence pack of the improvement numbered `number`."""
+        with self.queries.db.snapshot() as session:
+            instance_id = self._readable(session, actor, number)
+            return evidence_pack(session, self.queries.pack, self.attachments, instance_id)
+
+    def pack_of_instance(self, actor: Actor, instance_id: int) -> EvidencePack:
+        """The evidence pack of an instance (its record's, when it keeps one)."""
+        policy = self.queries.policy
+        with self.queries.db.snapshot() as session:
+            if not policy.may_read_all(actor):
+                policy.require_read(
+                    actor, instance_id, instances.participation(session, instance_id)
+                )
+            return evidence_pack(session, self.queries.pack, self.attachments, instance_id)

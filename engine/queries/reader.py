@@ -13,7 +13,7 @@ from sqlalchemy import exists, func, or_, select
 from engine.access import Actor, Policy
 from engine.attachments import audit as attachment_audit
 from engine.attachments.store import AttachmentStore
-from engine.audit import anchors, chain, replay, state
+from engine.audit import anchors, chain, replay
 from engine.audit.anchors import AnchorProblem
 from engine.clock import utcnow
 from engine.dictionary import DataDictionary
@@ -211,13 +211,7 @@ class Queries:
 
     def _verify(self, session: Any, instance_id: int) -> chain.Verification:
         """The chain, the stored state, then every attached file against its hash."""
-        result = state.verify(session, instance_id)
-        if not result.ok or self.attachments is None:
-            return result
-        problem = attachment_audit.first_problem(session, self.attachments, instance_id)
-        if problem is None:
-            return result
-        return chain.Verification(False, problem[0], problem[1], result.events)
+        return attachment_audit.verify_instance(session, self.attachments, instance_id)
 
     def replay(
         self, actor: Actor, instance_id: int, step: int | None = None
