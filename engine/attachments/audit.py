@@ -69,4 +69,6 @@ def verify_instance(
     problem = first_problem(session, store, instance_id)
     if problem is None:
         return result
-    return chain.Verification(False, problem[0], problem[1], result.events)
+    return chain.Verification(
+        False, problem[0], problem[1], result.events, attachment_at=problem[0]
+    )

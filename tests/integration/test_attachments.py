@@ -198,7 +198,7 @@ def test_more_bytes_than_a_submission_may_carry_are_refused(api: ApiDoor, store_
 
 
 def test_verify_names_the_event_whose_file_was_changed_or_removed(
-    api: ApiDoor, store_dir: Path
+    app: Any, api: ApiDoor, store_dir: Path
 ) -> None:
     iid, _, task_id = started(api)
     data = {**REGISTER, "source_document": files.upload("finding.csv", files.CSV)}
@@ -216,6 +216,11 @@ def test_verify_names_the_event_whose_file_was_changed_or_removed(
     assert f"event {seq}" in result["message"]
     assert "was changed" in result["message"]
     assert "source_document" in result["message"]
+
+    console = client_for(app, "auditor").get(f"/audit/instances/{iid}")
+    check = html.select_one(html.page(console), "#check-chain")
+    assert (check.get("data-ok"), check.get("data-broken-at")) == ("false", str(seq))
+    assert "source_document" in html.text_of(check)
 
     kept.unlink()
     result = api.client.get(verify, headers=api.headers("auditor")).json
