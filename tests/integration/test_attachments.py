@@ -267,6 +267,10 @@ def test_a_file_attached_on_the_task_page_is_downloaded_from_the_improvement(
     assert reference["type"].endswith("spreadsheetml.sheet")
 
     url = f"/improvements/{number}/attachments/{reference['sha256']}"
+    listed = html.page(owner.get(f"/instances/{iid}"))
+    (link,) = html.select(listed, "#attachments a[download][href*='/attachments/']")
+    assert link.get("href") == url
+    assert html.text_of(link) == "finding.xlsx"
     assert client_for(app, "po1").get(url).status_code == 200
     assert client_for(app, "cab").get(url).status_code == 404
     got = owner.get(url)
