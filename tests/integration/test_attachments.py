@@ -277,3 +277,14 @@ def test_a_file_attached_on_the_task_page_is_downloaded_from_the_improvement(
     assert got.status_code == 200
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert "attachment" in got.headers["Content-Disposition"]
+
+
+def test_a_new_improvement_takes_no_file_reference_as_initial_data(api: ApiDoor) -> None:
+    forged = {"sha256": "a" * 64, "name": "x.pdf", "size": 1, "type": "application/pdf"}
+    response = api.client.post(
+        "/api/v1/instances",
+        json={"process": "service_improvement", "data": {"source_document": forged}},
+        headers=api.headers("owner"),
+    )
+    assert response.status_code == 422
+    assert "data/source_document" in response.json["details"]
