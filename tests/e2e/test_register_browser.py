@@ -65,6 +65,7 @@ def test_the_register_filters_by_source_and_the_record_prints(
     page.wait_for_url(f"**/improvements/{finished}")
     assert page.locator('table[data-log="reviews"] tr[data-round]').count() == 2
     assert page.locator('table[data-log="monitoring"] tr[data-round]').count() == 2
+    page.screenshot(path=str(artifacts / "record-page.png"), full_page=True)
 
     with context.expect_page() as opened:
         page.click("a[data-print]")
