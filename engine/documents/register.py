@@ -1,19 +1,21 @@
 """The register (服务改进记录台账) as a workbook: a sheet of records, one of measures and
 their RFCs, one of metric readings, for the records a filter finds. Written row by
-row with openpyxl's write-only workbook and read from the database in batches, so
-that memory stays flat however many records there are."""
+row (engine.documents.sheets: the package from openpyxl's write-only workbook, the
+rows streamed through temporary files) and read from the database in batches, so that
+memory stays flat however many records there are."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from openpyxl import Workbook
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from engine.documents.sheets import StreamedWorkbook
 from engine.documents.shown import Label, scalar
 from engine.persistence.models import Instance, MetricValue, Record
 from engine.queries.register import SORTS, RegisterFilter, conditions, overdue_condition
@@ -72,6 +74,7 @@ class Labels:
 
     stages: Mapping[str, Mapping[str, str]]
     variables: Mapping[str, Mapping[str, Any]]
+    _shown: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
     def stage(self, key: str, lang: str) -> str:
         return Label.of_mapping(self.stages.get(key), key).of(lang)
@@ -80,9 +83,18 @@ class Labels:
         return scalar(value, self.variables.get(variable) or {}).of(lang)
 
     def column(self, variable: str, column: str, value: Any, lang: str) -> str:
+        key = (variable, column, tuple(value) if isinstance(value, list) else value, lang)
+        try:
+            return self._shown[key]
+        except (KeyError, TypeError):  # not seen yet, or not hashable (kept uncached)
+            pass
         items = (self.variables.get(variable) or {}).get("items") or {}
         schema = (items.get("properties") or {}).get(column) or {}
-        return scalar(value, schema).of(lang)
+        text = scalar(value, schema).of(lang)
+        if len(self._shown) < 10_000:  # a register's codes and names repeat; its texts do not
+            with contextlib.suppress(TypeError):
+                self._shown[key] = text
+        return text
 
 
 def _minute(at: datetime | None) -> str:
@@ -104,10 +116,13 @@ def register_xlsx(
     where = [*conditions(chosen, now), *([actor_scope] if actor_scope is not None else [])]
     column = SORTS[chosen.sort]
     order = [column.desc() if chosen.descending else column.asc(), Record.id.desc()]
-    book = Workbook(write_only=True)
-    sheets = {name: book.create_sheet(Label(*SHEETS[name]).of(lang)) for name in SHEETS}
-    for name, sheet in sheets.items():
-        sheet.append([Label(*h).of(lang) for h in HEADERS[name].values()])
+    book = StreamedWorkbook()
+    sheets = {
+        name: book.sheet(
+            Label(*SHEETS[name]).of(lang), [Label(*h).of(lang) for h in HEADERS[name].values()]
+        )
+        for name in SHEETS
+    }
 
     overdue = overdue_condition(now).label("overdue")
     rows = session.execute(
@@ -125,7 +140,8 @@ def register_xlsx(
             Record.due_on,
             Record.people,
             Record.metric_codes,
-            Instance.data,
+            # only the measures of the data: decoding whole instance data is most of the cost
+            Instance.data["measures"].label("measures"),
         )
         .join(Instance, Instance.id == Record.instance_id)
         .where(*where)
@@ -153,8 +169,7 @@ def register_xlsx(
                 " ".join((r.metric_codes or "").split()),
             ]
         )
-        data = r.data if isinstance(r.data, Mapping) else {}
-        for measure in data.get("measures") or []:
+        for measure in r.measures if isinstance(r.measures, list) else []:
             if not isinstance(measure, Mapping):
                 continue
             sheets["measures"].append(

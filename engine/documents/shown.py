@@ -92,12 +92,14 @@ def scalar(value: Any, schema: Mapping[str, Any]) -> Label:
 
 def table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> Table:
     """Rows of objects as a table: the columns the item schema declares (in its order)
-    that some row holds, then any other keys the rows hold, sorted."""
+    that some row holds; working columns a service adds and no schema names are left
+    out (all keys, sorted, when the schema declares none)."""
     items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
     properties: Mapping[str, Any] = (items or {}).get("properties") or {}
     present = {key for row in rows for key in row}
     keys = [k for k in properties if k in present]
-    keys += sorted(present - set(keys))
+    if not keys:  # nothing declared: every key the rows hold
+        keys = sorted(present)
     return Table(
         tuple(title_of(properties.get(k) or {}, k) for k in keys),
         tuple(tuple(scalar(row.get(k), properties.get(k) or {}) for k in keys) for row in rows),

@@ -260,3 +260,25 @@ def test_the_api_register_filters_pages_and_exports(register: Register) -> None:
     po1 = bearer(client, "po1")
     mine = client.get("/api/v1/improvements", headers=po1).json
     assert register.audit not in {r["number"] for r in mine}
+
+
+def test_overdue_is_an_open_record_past_a_measures_due_date_or_an_open_tasks_due_time(
+    register: Register, db: Database
+) -> None:
+    from datetime import UTC, datetime
+
+    from engine.queries.register import RegisterFilter, register_page
+
+    def overdue(now: datetime) -> set[str]:
+        with db.sessions() as session:
+            page = register_page(session, RegisterFilter(overdue=True), now)
+            marked = {
+                r.number for r in register_page(session, RegisterFilter(), now).rows if r.overdue
+            }
+        found = {r.number for r in page.rows}
+        assert found == marked  # the filter and the row's marker agree
+        return found
+
+    # every open task falls due within days of being opened; the measures on 2026-12-15
+    assert overdue(datetime(2026, 12, 20, tzinfo=UTC)) == {register.in_review, register.audit}
+    assert overdue(datetime(2000, 1, 1, tzinfo=UTC)) == set()
