@@ -31,6 +31,9 @@ from engine.evidence.pack import ANCHORS, HISTORY_JSON, MANIFEST, PACK_FORMAT
 MAX_PACK_BYTES = 1024 * 1024 * 1024
 MAX_ENTRIES = 10_000
 MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024
+# The files read as JSON are kept in memory; every other file is only hashed, as it
+# streams out of the zip.
+_READ_WHOLE = frozenset({MANIFEST, HISTORY_JSON, ANCHORS})
 _CHUNK = 1024 * 1024
 _EVENT_KEYS = ("instance_id", "seq", "type", "at", "actor", "task_id", "bpmn_id", "payload")
 
@@ -40,6 +43,13 @@ class Bounds:
     pack_bytes: int = MAX_PACK_BYTES
     entries: int = MAX_ENTRIES
     inflated_bytes: int = MAX_INFLATED_BYTES
+
+
+@dataclass(frozen=True)
+class Entry:
+    sha256: str
+    size: int
+    content: bytes | None  # kept for the files read as JSON
 
 
 @dataclass
@@ -74,7 +84,7 @@ def verify_pack(path: Path | str | BinaryIO, bounds: Bounds | None = None) -> Pa
     return PackCheck(True, None, checked)
 
 
-def _read_zip(source: Path | str | BinaryIO, bounds: Bounds) -> dict[str, bytes]:
+def _read_zip(source: Path | str | BinaryIO, bounds: Bounds) -> dict[str, Entry]:
     try:
         if isinstance(source, str | Path):
             size = Path(source).stat().st_size
@@ -92,7 +102,7 @@ def _read_zip(source: Path | str | BinaryIO, bounds: Bounds) -> dict[str, bytes]
         declared = sum(m.file_size for m in members)
         if declared > bounds.inflated_bytes:
             raise PackProblem(f"the pack inflates to more than {bounds.inflated_bytes} bytes")
-        files: dict[str, bytes] = {}
+        files: dict[str, Entry] = {}
         for member in members:
             name = member.filename
             if member.is_dir():
@@ -105,9 +115,12 @@ def _read_zip(source: Path | str | BinaryIO, bounds: Bounds) -> dict[str, bytes]
     return files
 
 
-def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
-    """The entry's bytes, never more than it declares (what inflates beyond is a lie)."""
+def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Entry:
+    """The entry's hash and size (and bytes, for the files read as JSON), never reading
+    more than it declares (what inflates beyond is a lie)."""
     chunks: list[bytes] = []
+    digest = hashlib.sha256()
+    keep = member.filename in _READ_WHOLE
     read = 0
     try:
         with archive.open(member) as stream:
@@ -115,22 +128,25 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
                 read += len(chunk)
                 if read > member.file_size:
                     raise PackProblem(f"{member.filename}: inflates beyond its declared size")
-                chunks.append(chunk)
+                digest.update(chunk)
+                if keep:
+                    chunks.append(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise PackProblem(f"{member.filename}: cannot be read ({exc})") from exc
-    return b"".join(chunks)
+    return Entry(digest.hexdigest(), read, b"".join(chunks) if keep else None)
 
 
-def _json_of(files: Mapping[str, bytes], name: str) -> Any:
-    if name not in files:
+def _json_of(files: Mapping[str, Entry], name: str) -> Any:
+    entry = files.get(name)
+    if entry is None or entry.content is None:
         raise PackProblem(f"{name}: not in the pack")
     try:
-        return json.loads(files[name].decode("utf-8"))
+        return json.loads(entry.content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise PackProblem(f"{name}: not JSON ({exc})") from exc
 
 
-def _manifest(files: Mapping[str, bytes]) -> dict[str, Any]:
+def _manifest(files: Mapping[str, Entry]) -> dict[str, Any]:
     manifest = _json_of(files, MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
         raise PackProblem(f"{MANIFEST}: not the manifest of an evidence pack ({PACK_FORMAT})")
@@ -143,9 +159,9 @@ def _manifest(files: Mapping[str, bytes]) -> dict[str, Any]:
         entry = listed.get(name)
         if not isinstance(entry, dict):
             raise PackProblem(f"{name}: in the pack but not in the manifest")
-        if hashlib.sha256(files[name]).hexdigest() != entry.get("sha256"):
+        if files[name].sha256 != entry.get("sha256"):
             raise PackProblem(f"{name}: its sha256 is not the manifest's (the file was changed)")
-        if len(files[name]) != entry.get("size"):
+        if files[name].size != entry.get("size"):
             raise PackProblem(f"{name}: its size is not the manifest's")
     for name in sorted(listed):
         if name not in files:
@@ -153,7 +169,7 @@ def _manifest(files: Mapping[str, bytes]) -> dict[str, Any]:
     return manifest
 
 
-def _chain(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _chain(files: Mapping[str, Entry], manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     events = _json_of(files, HISTORY_JSON)
     if not isinstance(events, list):
         raise PackProblem(f"{HISTORY_JSON}: not a list of events")
@@ -186,8 +202,8 @@ def _chain(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> list[dict
     return events
 
 
-def _attachments(files: Mapping[str, bytes], events: list[dict[str, Any]]) -> int:
-    manifest = json.loads(files[MANIFEST])
+def _attachments(files: Mapping[str, Entry], events: list[dict[str, Any]]) -> int:
+    manifest = _json_of(files, MANIFEST)
     paths = {
         a.get("sha256"): a.get("path")
         for a in manifest.get("attachments") or []
@@ -204,7 +220,7 @@ def _attachments(files: Mapping[str, bytes], events: list[dict[str, Any]]) -> in
             where = f"event {event['seq']}: the attachment {reference.get('name')!r} of {name}"
             if not isinstance(path, str) or path not in files:
                 raise PackProblem(f"{where} (sha256 {sha256}) is not in the pack")
-            if hashlib.sha256(files[path]).hexdigest() != sha256:
+            if files[path].sha256 != sha256:
                 raise PackProblem(f"{where} ({path}) does not hash to what the event recorded")
             count += 1
     return count
