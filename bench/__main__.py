@@ -24,10 +24,29 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bench import api, inbox, persisted, raw, replay_bench, state_size, verify_bench
+from bench import (
+    api,
+    inbox,
+    persisted,
+    raw,
+    register_bench,
+    replay_bench,
+    state_size,
+    verify_bench,
+)
 from bench.common import RESULTS_DIR, postgres_available, postgres_url, rounded
 
-FIGURES = ("raw", "state_size", "persisted", "growth", "replay", "verify", "inbox", "api")
+FIGURES = (
+    "raw",
+    "state_size",
+    "persisted",
+    "growth",
+    "replay",
+    "verify",
+    "inbox",
+    "register",
+    "api",
+)
 
 # key: (goal text, test, what it is)
 GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
@@ -47,6 +66,19 @@ GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
         lambda v: v < 1,
         "verify a 10,000-event hash chain, s (worst db)",
     ),
+    "register_p95_ms_10k": (
+        "< 100",
+        lambda v: v < 100,
+        "register page p95 ms, first page, 10k records (worst db)",
+    ),
+    "register_growth": ("≤ 1.5", lambda v: v <= 1.5, "register page p95 10k ÷ 100 records"),
+    "register_json_p95_ms_10k": (
+        "< 100",
+        lambda v: v < 100,
+        "register JSON p95 ms, first page, 10k records (worst db)",
+    ),
+    "register_json_growth": ("≤ 1.5", lambda v: v <= 1.5, "register JSON p95 10k ÷ 100 records"),
+    "register_xlsx_10k_s": ("< 10", lambda v: v < 10, "register xlsx of 10k records, s"),
     "api_throughput_ratio": (
         "≥ 0.20",
         lambda v: v >= 0.20,
@@ -175,6 +207,34 @@ class Run:
         if self.quick:
             self.notes.append("quick mode: the inbox's large size is 1,000 open instances.")
 
+    def run_register(self) -> None:
+        size = (
+            {"small": 100, "large": 1_000, "queries_n": 20, "memory": 200}
+            if self.quick
+            else {"small": 100, "large": 10_000, "queries_n": 60, "memory": 1_000}
+        )
+        per_backend = {}
+        for backend in ("sqlite", "postgres"):
+            if backend == "postgres" and not self.postgres:
+                per_backend[backend] = {"missing": self.postgres_reason}
+                continue
+            per_backend[backend] = register_bench.measure_backend(backend, **size)
+        measured = [v for v in per_backend.values() if "missing" not in v]
+        for kind, key in (("page", "register"), ("json", "register_json")):
+            self.results[f"{key}_p95_ms_10k"] = max(v[f"{kind}_p95_ms_large"] for v in measured)
+            self.results[f"{key}_growth"] = max(v[f"{kind}_growth"] for v in measured)
+        self.results["register_xlsx_10k_s"] = max(v["xlsx_large"]["seconds"] for v in measured)
+        self.details["register"] = {
+            "headline": "the worse of the measured backends, user 'manager', through the "
+            "Flask app (test client): GET /improvements and GET /api/v1/improvements",
+            "synthetic": "a few real records (one full cycle, 2 started); the rest bulk-"
+            "inserted instance + process_record + metric_value rows copied from the real "
+            "cycle's, varied in number, year, source, stage; ANALYZE after the insert",
+            **per_backend,
+        }
+        if self.quick:
+            self.notes.append("quick mode: the register's large size is 1,000 records.")
+
     def run_api(self) -> None:
         if not self.postgres:
             self.details["api_throughput_ratio"] = {"missing": self.postgres_reason}
@@ -192,6 +252,7 @@ class Run:
         self.figure("replay", self.run_replay)
         self.figure("verify", self.run_verify)
         self.figure("inbox", self.run_inbox)
+        self.figure("register", self.run_register)
         self.figure("api", self.run_api)
 
     # ---- output ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.access import Actor, Policy
+from engine.attachments.store import AttachmentStore
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
 from engine.commands import drafts, migration, repair, setup, start, tasks, timers, users
@@ -37,8 +38,10 @@ class Runtime:
         cache: WorkflowCache[Remembered] | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         clock: Clock = utcnow,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self.pack = pack or load(DEFAULT_PACK)
+        self.attachments = attachments or Settings.from_env().attachment_store()
         self.forms = FormLibrary.of(self.pack)
         self.policy = Policy(self.pack.roles)
         self.ctx = CommandContext(
@@ -47,16 +50,18 @@ class Runtime:
             forms=self.forms,
             policy=self.policy,
             clock=clock,
+            attachments=self.attachments,
             cache=cache if cache is not None else WorkflowCache(),
             serializer=StateSerializer(),
             snapshot_every=max(1, snapshot_every),
         )
-        self.queries = Queries(db, self.pack, self.forms, self.policy)
+        self.queries = Queries(db, self.pack, self.forms, self.policy, self.attachments)
 
     @classmethod
     def from_settings(cls, settings: Settings, pack: Pack | None = None, **options: Any) -> Runtime:
         """The runtime of an installation: its database and pack (or `pack`, given)."""
         settings.prepare_sqlite_file()  # the folder it lies in, not the instance folder regardless
+        options.setdefault("attachments", settings.attachment_store())
         return cls(Database(settings.database_url), pack or load(settings.pack), **options)
 
     @property

@@ -21,6 +21,13 @@ reads os.environ for its configuration.
 - `CSI_MAX_REQUEST_BYTES`: the largest request body the web app reads (default 4 MiB,
   room for the largest diagram an upload may carry); a larger one is answered 413
   before it is read.
+- `CSI_ATTACHMENTS_DIR`: where attached files are kept, by the sha256 of their content
+  (default `attachments` in the instance folder);
+- `CSI_ATTACHMENT_MAX_BYTES` (default 8 MiB), `CSI_ATTACHMENTS_PER_TASK` (default 5),
+  `CSI_ATTACHMENTS_MAX_TOTAL` (default 16 MiB): the largest file, the most files and
+  the most bytes of files one task's submission may carry. A request carrying files
+  may be as large as their total allows (base64 in JSON: a third more), whatever
+  `CSI_MAX_REQUEST_BYTES` says.
 """
 
 from __future__ import annotations
@@ -29,11 +36,18 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from engine.attachments.store import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_TOTAL_BYTES,
+    AttachmentStore,
+    Limits,
+)
 from engine.pack import DEFAULT_PACK
 
 # The languages the pages come in (web/translations holds zh_CN; msgids are English).
@@ -67,6 +81,13 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     instance_path: Path
@@ -82,6 +103,8 @@ class Settings:
     ratelimit_storage: str = "memory://"
     proxies: int = 0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    attachments_dir: Path | None = None  # None: `attachments` in the instance folder
+    attachment_limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +129,15 @@ class Settings:
                 f"CSI_MAX_REQUEST_BYTES must be a number of bytes (at least 1024), "
                 f"not {max_request!r}"
             )
+        attachments_dir = env.get("CSI_ATTACHMENTS_DIR")
+        limits = Limits(
+            max_file_bytes=_count(env, "CSI_ATTACHMENT_MAX_BYTES", DEFAULT_MAX_FILE_BYTES),
+            max_files=_count(env, "CSI_ATTACHMENTS_PER_TASK", DEFAULT_MAX_FILES),
+            max_total_bytes=_count(env, "CSI_ATTACHMENTS_MAX_TOTAL", DEFAULT_MAX_TOTAL_BYTES),
+        )
         return cls(
+            attachments_dir=Path(attachments_dir).resolve() if attachments_dir else None,
+            attachment_limits=limits,
             instance_path=instance_path,
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'csi.sqlite3'}",
             secret_key=secret_key,
@@ -121,6 +152,10 @@ class Settings:
             proxies=int(proxies),
             max_request_bytes=int(max_request),
         )
+
+    def attachment_store(self) -> AttachmentStore:
+        root = self.attachments_dir or self.instance_path / "attachments"
+        return AttachmentStore(root, self.attachment_limits)
 
     @property
     def sqlite_file(self) -> Path | None:

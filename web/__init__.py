@@ -23,6 +23,7 @@ from jinja2.bccache import Bucket
 
 from engine import passwords
 from engine.access import Policy
+from engine.attachments.store import AttachmentStore
 from engine.pack import Pack, load
 from engine.queries.reader import Queries
 from engine.runtime import Runtime
@@ -139,6 +140,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configured = app.config["PACK"]
     pack = configured if isinstance(configured, Pack) else load(configured)
     options: dict[str, Any] = {"clock": app.config["CLOCK"]} if app.config.get("CLOCK") else {}
+    # Tests (and embedders) may hand in a folder and limits of their own.
+    store = settings.attachment_store()
+    options["attachments"] = AttachmentStore(
+        Path(app.config.get("ATTACHMENTS_DIR") or store.root),
+        app.config.get("ATTACHMENT_LIMITS") or store.limits,
+    )
     if app.config.get("DATABASE") is not None:  # tests hand in theirs
         runtime = Runtime(app.config["DATABASE"], pack, **options)
     else:
@@ -155,10 +162,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web import (
         admin,
         api,
+        attachments,
         audit,
         auth,
         errors,
         form_preview,
+        improvements,
         inbox,
         inputs,
         instances,
@@ -176,12 +185,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         inbox.bp,
         tasks.bp,
         instances.bp,
+        improvements.bp,
         audit.bp,
         admin.bp,
         api.bp,
         models.bp,
         form_preview.bp,
         modeler.bp,
+        attachments.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)

@@ -15,11 +15,15 @@ from wtforms.validators import ValidationError
 from engine.access import Actor
 from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.inputs import is_id
-from web import backend
+from engine.queries.register import RegisterFilter
+from web import attachments, backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
+from web.improvements import register_xlsx_response
 from web.inputs import FORM_TYPES, int_arg, json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Records per page of the JSON register unless `per_page` says (at most 1000).
+API_PER_PAGE = 100
 
 
 def _exempt_from_csrf(state: Any) -> None:
@@ -328,7 +332,32 @@ def model_log() -> Any:
 @bp.get("/improvements")
 @token_required
 def improvements() -> Any:
-    return jsonify(backend().queries.records(actor()))
+    """The register: one page of it as JSON (the filters of the register page; the total
+    in `X-Total-Count`), or with `format=xlsx` every record the filters find as a
+    workbook (Chinese headers; English with `lang=en`)."""
+    fmt = request.args.get("format") or "json"
+    if fmt == "xlsx":
+        locale = "en" if request.args.get("lang") == "en" else "zh-CN"
+        return register_xlsx_response(actor(), request.args, locale)
+    if fmt != "json":
+        raise ValidationFailed("format must be json or xlsx", {"format": ["unknown format"]})
+    chosen = RegisterFilter.from_args(request.args, per_page=API_PER_PAGE)
+    rows, total = backend().queries.records_page(actor(), chosen)
+    response = jsonify(rows)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@bp.get("/improvements/<number>/pack")
+@token_required
+def improvement_pack(number: str) -> Any:
+    return attachments.pack_response(actor(), number)
+
+
+@bp.get("/improvements/<number>/attachments/<sha256>")
+@token_required
+def improvement_attachment(number: str, sha256: str) -> Any:
+    return attachments.download(actor(), number, sha256)
 
 
 @bp.get("/metrics")

@@ -6,6 +6,7 @@ Reads its settings from the environment (engine.settings). Long runs show progre
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import sys
@@ -326,17 +327,58 @@ def _repair(instance_id: int) -> None:
 
 @main.command()
 @click.argument("instance_id", type=ID)
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
-def export(instance_id: int, fmt: str, output: Any) -> None:
-    """Export an instance's history (every event with its hashes) as JSON or CSV."""
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "pack"]), default="json")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=str),
+    default="-",
+    help="the file to write (default: standard output)",
+)
+def export(instance_id: int, fmt: str, output: str) -> None:
+    """Export an instance's history (every event with its hashes) as JSON or CSV, or its
+    evidence pack (a zip: record, history, verify and replay, anchors, diagrams,
+    attachments and a manifest; check it with `csi verify-pack`)."""
     try:
         rt = runtime()
-        rows = rt.queries.history(cli_actor(rt), instance_id)
+        if fmt == "pack":
+            found = rt.queries.evidence.pack_of_instance(cli_actor(rt), instance_id)
+        else:
+            rows = rt.queries.history(cli_actor(rt), instance_id)
     except DomainError as exc:
         _fail(exc)
         return
-    output.write(exports.render(rows, fmt))
+    if fmt == "pack":
+        with click.open_file(output, "wb") as file:
+            file.write(found.content)
+        click.echo(f"{found.name}: sha256 {found.sha256}", err=True)
+        return
+    with click.open_file(output, "w", encoding="utf-8") as file:
+        file.write(exports.render(rows, fmt))
     for row in rows:
         if not row["readable"]:
             click.echo(f"event {row['seq']} cannot be read: exported as stored", err=True)
+
+
+@main.command("verify-pack")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify_pack_command(file: Path) -> None:
+    """Check an evidence pack offline (no server, no database): every file against the
+    manifest, the hash chain from its history, each attachment against its event."""
+    from engine.evidence.verify_pack import verify_pack
+
+    result = verify_pack(file)
+    for line in result.checked:
+        click.echo(f"ok: {line}")
+    if not result.ok:
+        click.echo(f"FAILED: {result.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"{file.name}: the evidence pack holds (sha256 {_sha256_of(file)})")
+
+
+def _sha256_of(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()

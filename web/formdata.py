@@ -8,6 +8,8 @@ Field names: a top-level property by its name (`source`); an array of objects on
 field per cell, `<array>-<row>-<property>` (`measures-0-title`); a nested object
 `<object>-<property>`. An array of strings posts the same name once per checked box.
 A checkbox is preceded by a hidden "false" of the same name, so unchecked gives false.
+A file field (`x-attachment`, engine.attachments.fields) is a file input of the same
+name in a multipart form; the posted file reaches the engine as an `Upload`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import FileStorage, MultiDict
 
+from engine.attachments import fields as attachments
+from engine.attachments import kinds
+from engine.attachments.fields import Upload
 from engine.errors import FieldError, ValidationFailed
 
 TRUE_VALUES = {"true", "on", "1", "yes"}
@@ -131,11 +136,30 @@ def _parse_rows(item_schema: Mapping[str, Any], form: MultiDict, name: str) -> l
     return rows
 
 
-def parse_form(schema: Mapping[str, Any], form: MultiDict) -> dict[str, Any]:
+def parse_form(
+    schema: Mapping[str, Any], form: MultiDict, files: MultiDict | None = None
+) -> dict[str, Any]:
     """The posted form as JSON per `schema`: numbers, integers and booleans coerced,
     arrays of strings from repeated names, arrays of objects from `name-<i>-<prop>`,
-    empty values left out."""
-    return _parse_object(schema, form)
+    empty values left out; each file field's posted file (`files`) as an Upload."""
+    parsed = _parse_object(
+        {
+            **schema,
+            "properties": {
+                k: p
+                for k, p in (schema.get("properties") or {}).items()
+                if not attachments.is_attachment(p)
+            },
+        },
+        form,
+    )
+    for name, prop in (schema.get("properties") or {}).items():
+        if attachments.is_attachment(prop) and files is not None:
+            upload = files.get(name)
+            # A file input left empty posts a part without a name or content.
+            if isinstance(upload, FileStorage) and upload.filename:
+                parsed[name] = Upload(upload.filename, upload.read())
+    return parsed
 
 
 # -- widgets -----------------------------------------------------------------------------------
@@ -150,7 +174,7 @@ class Field:
     help: str
     required: bool
     html_required: bool
-    widget: str  # text textarea date number select checkbox checkboxes table group lines
+    widget: str  # text textarea date number select checkbox checkboxes table group lines file
     value: Any = None
     options: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -226,6 +250,8 @@ def _options(prop: Mapping[str, Any], locale: str, value: Any) -> list[tuple[str
 def _widget(prop: Mapping[str, Any]) -> str:
     types = _types(prop)
     hint = prop.get("x-widget")
+    if attachments.is_attachment(prop):
+        return "file"
     if _is_object_array(prop):
         return "table"
     if "array" in types:
@@ -248,8 +274,19 @@ def _widget(prop: Mapping[str, Any]) -> str:
     return "text"
 
 
+def _accept(prop: Mapping[str, Any]) -> str:
+    """The file input's hint to the browser's picker (the server judges by content)."""
+    rule = prop.get(attachments.KEYWORD) or {}
+    media = sorted(
+        {m for kind in rule.get("types") or [] for m in kinds.KINDS.get(kind, frozenset())}
+    )
+    return ",".join([*(f".{kinds.EXTENSIONS[m]}" for m in media), *media])
+
+
 def _attrs(prop: Mapping[str, Any], widget: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
+    if widget == "file":
+        attrs["accept"] = _accept(prop)
     if widget in ("text", "textarea") and isinstance(prop.get("maxLength"), int):
         attrs["maxlength"] = prop["maxLength"]
     if widget == "number":
@@ -284,7 +321,7 @@ def _field(
         required=required,
         html_required=required
         and top_level
-        and widget in ("text", "textarea", "date", "number", "select"),
+        and widget in ("text", "textarea", "date", "number", "select", "file"),
         widget=widget,
         value=value,
         options=_options(option_source, locale, value)
@@ -452,6 +489,12 @@ def error_text(error: FieldError, locale: str) -> str:
         "minLength": lambda: _("Add at least one entry."),
         "minItems": lambda: _("Add at least one entry."),
         "uniqueItems": lambda: _("Entries must be unique."),
+        "attachment_too_large": lambda: _("The file is too large."),
+        "attachment_type": lambda: _("This type of file is not accepted here."),
+        "attachment_count": lambda: _("Too many files in one submission."),
+        "attachment_total": lambda: _("The files together are too large."),
+        "attachment_empty": lambda: _("The file is empty."),
+        "attachment_invalid": lambda: _("Choose a file to upload."),
         "minimum": lambda: _("The value is too small."),
         "exclusiveMinimum": lambda: _("The value is too small."),
         "maximum": lambda: _("The value is too large."),

@@ -66,6 +66,7 @@ def show(instance_id: int) -> Any:
     main_data, other_data = ui.data_order(dict(instance.data or {}))
     active = [(e, ui.element_label(e, elements.get(e))) for e in instance.active_elements or []]
     workable = {t.id for t in view.open_tasks if policy.may_work_on(actor, t)}
+    attached = queries.evidence.attachments_of(actor, view.record.number) if view.record else []
     return render_template(
         "instance.html",
         view=view,
@@ -78,6 +79,7 @@ def show(instance_id: int) -> Any:
         events=view.events,
         elements=elements,
         migrate_to=migrate_to,
+        attached=attached,
     )
 
 

@@ -67,10 +67,12 @@ def view(task_id: str) -> Any:
 @login_required
 def complete(task_id: str) -> Any:
     page, may_work = backend().queries.task_page(current_user.actor, task_id)
-    data = formdata.parse_form(page.schema, request.form)
+    data = formdata.parse_form(page.schema, request.form, request.files)
     try:
         backend().runtime.complete_task(task_id, current_user.actor, data)
     except ValidationFailed as exc:
-        return _render(page, may_work, data, formdata.errors_of(exc), status=422)
+        # A file is posted again with the corrected form (a page cannot keep it).
+        shown = {k: v for k, v in data.items() if not isinstance(v, formdata.Upload)}
+        return _render(page, may_work, shown, formdata.errors_of(exc), status=422)
     flash(_("Task completed."), "success")
     return redirect(url_for("inbox.index"))

@@ -170,6 +170,8 @@ class Verification:
     message: str
     events: int
     state_at: int | None = None  # the seq of a stored state that does not match the log
+    # The seq of an event whose attached file is missing or changed (the chain holds).
+    attachment_at: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.access import Policy
+from engine.attachments.store import AttachmentStore
 from engine.clock import Clock
 from engine.errors import Conflict
 from engine.forms.library import FormLibrary
@@ -60,6 +61,7 @@ class CommandContext:
     forms: FormLibrary
     policy: Policy
     clock: Clock
+    attachments: AttachmentStore
     cache: WorkflowCache[Remembered] = field(default_factory=WorkflowCache)
     serializer: StateSerializer = field(default_factory=StateSerializer)
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY

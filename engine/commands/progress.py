@@ -160,6 +160,7 @@ def record_progress(
             seen.completed_elements,
             seen.active_elements,
             now,
+            records.columns_of(unit.ctx.pack.manifest),
         )
         write_record(session, instance.record)
     events.write(session)

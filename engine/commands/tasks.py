@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.access import Actor
+from engine.attachments import fields as attachments
 from engine.audit.chain import EventLog
 from engine.commands.context import CommandContext, Unit, unit_of_work
 from engine.commands.progress import CommandResult, load
 from engine.commands.start import start_successor
-from engine.errors import Conflict
+from engine.errors import Conflict, ValidationFailed
 from engine.forms.validation import validate_submission
 from engine.persistence import instances
 from engine.persistence.instances import LockedInstance, OpenTask
@@ -79,9 +80,21 @@ def complete_task(
         moving = load(unit, instance)
         task = stepping.ready_task(moving.workflow, task_id)
         form = moving.forms.get(row.bpmn_id)
-        clean = validate_submission(
-            form, option_source(unit.session, task.data), data, ctx.pack.checks
-        )
+        # Files become references to the store first: the form validates those, and the
+        # bytes are kept only once everything else of the command has succeeded.
+        intake = attachments.take(form.schema, data, ctx.attachments.limits)
+        try:
+            clean = validate_submission(
+                form, option_source(unit.session, task.data), intake.data, ctx.pack.checks
+            )
+        except ValidationFailed as exc:
+            if not intake.errors:
+                raise
+            raise ValidationFailed(
+                exc.message, errors=sorted([*intake.errors, *exc.errors], key=lambda e: e.path)
+            ) from exc
+        if intake.errors:
+            raise ValidationFailed("the form has errors", errors=intake.errors)
         # A field left out clears what an earlier pass stored under that name (a second
         # review without a comment must not keep the first one's).
         clean = {name: clean.get(name) for name in form.fields}
@@ -104,7 +117,12 @@ def complete_task(
                 unit.session, moving.model, instance.record, row.bpmn_id, clean, actor.username, now
             )
         stepping.complete(moving.workflow, instance.id, moving.id_base, task, clean, actor.username)
-        result = moving.record(
-            ("task_completed", row.id, row.bpmn_id, {"data": clean, "name": row.name}), actor
-        )
-        return start_successor(unit, result, actor, instance.process_id)
+        payload: dict[str, Any] = {"data": clean, "name": row.name}
+        if intake.fields:
+            # Which fields hold files, so the chain's verification finds them.
+            payload["attachments"] = intake.fields
+        result = moving.record(("task_completed", row.id, row.bpmn_id, payload), actor)
+        successor = start_successor(unit, result, actor, instance.process_id)
+        for content in intake.files:
+            ctx.attachments.put(content)
+        return successor

@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from engine.attachments import fields as attachments
 from engine.errors import NotFound, UnsafeExpression, ValidationFailed
 from engine.forms import checks
 from engine.forms.options import option_lists, variables_of_option_list
@@ -174,6 +175,11 @@ def _read(
     problems = _meta_schema_problems(schema)
     if problems:
         return None, problems  # what follows walks a schema the meta-schema admits
+    problems = attachments.problems(schema, _nested_attachments(schema))
+    if problems:
+        return None, problems
+    # A file field's value schema (the stored file's reference) is the engine's.
+    schema = attachments.expand(schema)
     properties: Mapping[str, Any] = schema.get("properties") or {}
     carry_over = tuple(
         n for n, p in properties.items() if isinstance(p, dict) and p.get("x-carry-over")
@@ -244,6 +250,7 @@ KEYWORDS = frozenset(
         "x-record",
         "x-internal",
         "x-card-title",
+        attachments.KEYWORD,
     }
 )
 # JSON Schema keywords whose value is a schema, a list of schemas or a map of them.
@@ -274,6 +281,14 @@ def subschemas(schema: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, An
             inner = node.get(keyword)
             if isinstance(inner, Mapping):
                 stack.extend((f"{path}/{keyword}/{n}", s) for n, s in inner.items())
+
+
+def _nested_attachments(schema: Mapping[str, Any]) -> list[str]:
+    return sorted(
+        path
+        for path, node in subschemas(schema)
+        if attachments.KEYWORD in node and not re.fullmatch(r"/properties/[^/]+", path)
+    )
 
 
 def _remote_references(schema: Mapping[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from engine.attachments import fields as attachments
 from engine.errors import FieldError, ValidationFailed
 from engine.forms import checks
 from engine.forms.library import Form
@@ -67,11 +68,20 @@ def validate_start(forms: Sequence[Form], data: dict[str, Any], at: str = "data"
     Their required fields may be missing (the person at that task fills them), and
     their option lists and checks wait for that task too, as they read the instance."""
     known = {name for form in forms for name in form.fields}
+    files = {name for form in forms for name in attachments.rules_of(form.schema)}
     errors = [
         FieldError(f"{at}/{key}", "additionalProperties", "unknown field")
         for key in sorted(data)
         if key not in known
+    ] + [
+        # A file is sent with its task's completion, where it is checked and stored.
+        FieldError(
+            f"{at}/{key}", "attachment_invalid", "a file is attached when completing the task"
+        )
+        for key in sorted(data)
+        if key in files
     ]
+    data = {k: v for k, v in data.items() if k not in files}
     for form in forms:
         part = {k: v for k, v in data.items() if k in form.fields}
         if part:

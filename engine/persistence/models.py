@@ -328,6 +328,14 @@ class Record(Base):
     names a numbering prefix), e.g. a 服务改进记录."""
 
     __tablename__ = "process_record"
+    # The register filters and sorts on these columns; each filter reads an index.
+    __table_args__ = (
+        Index("ix_process_record_source", "source"),
+        Index("ix_process_record_raised_by", "raised_by"),
+        Index("ix_process_record_raised_on", "raised_on"),
+        Index("ix_process_record_closed_on", "closed_on"),
+        Index("ix_process_record_gap_status", "gap_status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -340,6 +348,13 @@ class Record(Base):
     raised_on: Mapped[datetime] = mapped_column(default=utcnow)
     closed_on: Mapped[datetime | None] = mapped_column(nullable=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Register columns the pack's `record.register` section derives from the data
+    # (engine.projections.records.RegisterColumns): lists kept as " a b " so that one
+    # LIKE '% a %' finds a member; the worst gap status; the earliest open due date.
+    people: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metric_codes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gap_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    due_on: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
     instance: Mapped[Instance] = relationship(lazy="select")
 
@@ -362,7 +377,11 @@ class MetricValue(Base):
     """Every measured value with its period: baselines and trends come from here."""
 
     __tablename__ = "metric_value"
-    __table_args__ = (Index("ix_metric_value_code_at", "code", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_metric_value_code_at", "code", "recorded_at"),
+        # a record's readings (its page, its document, the register's readings sheet)
+        Index("ix_metric_value_instance", "instance_id", "recorded_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(32))

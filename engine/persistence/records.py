@@ -31,6 +31,10 @@ class RecordRow:
     # the monitoring loop, so read only by the commands that add one (None: not read).
     fields: dict[str, Any] | None
     closed_on: datetime | None
+    people: str | None = None
+    metric_codes: str | None = None
+    gap_status: str | None = None
+    due_on: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
     def set(self, column: str, value: Any) -> None:
@@ -47,6 +51,10 @@ RECORD_ROW_COLUMNS = (
     RECORD_TABLE.c.reference,
     RECORD_TABLE.c.description,
     RECORD_TABLE.c.closed_on,
+    RECORD_TABLE.c.people,
+    RECORD_TABLE.c.metric_codes,
+    RECORD_TABLE.c.gap_status,
+    RECORD_TABLE.c.due_on,
 )
 FIELDS_OF = select(RECORD_TABLE.c.fields).where(RECORD_TABLE.c.id == bindparam("record_id"))
 _UPDATE_RECORD = update(RECORD_TABLE).where(RECORD_TABLE.c.id == bindparam("row_id"))
@@ -66,6 +74,10 @@ def row_from(values: Mapping[str, Any]) -> RecordRow | None:
         description=values["record_description"],
         fields=None,
         closed_on=values["record_closed_on"],
+        people=values.get("record_people"),
+        metric_codes=values.get("record_metric_codes"),
+        gap_status=values.get("record_gap_status"),
+        due_on=values.get("record_due_on"),
     )
 
 

@@ -10,6 +10,7 @@ The record's content lives in the instance data and is joined in when read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,90 @@ from engine.workflow.model import ProcessModel
 
 # The register's filter columns, copied from the instance data as it changes.
 FILTER_COLUMNS = ("source", "reference", "description")
+
+
+@dataclass(frozen=True)
+class RegisterColumns:
+    """Which variables the register's derived columns come from, as the pack's
+    `record.register` section declares them:
+
+        {"people": "<variable: list of usernames>",
+         "metric_codes": "<variable: list of rows>.<key>",
+         "gap_status": {"from": "<rows>.<key>", "worst_first": [<status>, …]},
+         "due_on": {"from": "<rows>.<date key>", "open_while_empty": "<key>"}}
+
+    A pack without the section keeps the columns empty."""
+
+    people: str | None = None
+    metric_codes: tuple[str, str] | None = None
+    gap_status: tuple[str, str, tuple[str, ...]] | None = None
+    due_on: tuple[str, str, str | None] | None = None
+
+    @classmethod
+    def of(cls, declared: Mapping[str, Any] | None) -> RegisterColumns:
+        declared = declared or {}
+
+        def path(text: Any) -> tuple[str, str] | None:
+            variable, _, key = str(text or "").partition(".")
+            return (variable, key) if variable and key else None
+
+        gaps = declared.get("gap_status") or {}
+        due = declared.get("due_on") or {}
+        gap_path = path(gaps.get("from"))
+        due_path = path(due.get("from"))
+        return cls(
+            people=declared.get("people") or None,
+            metric_codes=path(declared.get("metric_codes")),
+            gap_status=(*gap_path, tuple(gaps.get("worst_first") or ())) if gap_path else None,
+            due_on=(*due_path, due.get("open_while_empty")) if due_path else None,
+        )
+
+    def values(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.people:
+            found["people"] = _members(data.get(self.people))
+        if self.metric_codes:
+            variable, key = self.metric_codes
+            found["metric_codes"] = _members(r.get(key) for r in _rows(data.get(variable)))
+        if self.gap_status:
+            variable, key, worst_first = self.gap_status
+            statuses = {r.get(key) for r in _rows(data.get(variable))}
+            found["gap_status"] = next((s for s in worst_first if s in statuses), None)
+        if self.due_on:
+            variable, key, done = self.due_on
+            dates = [
+                str(r.get(key))[:10]
+                for r in _rows(data.get(variable))
+                if r.get(key) and not (done and r.get(done))
+            ]
+            found["due_on"] = min(dates) if dates else None
+        return found
+
+
+_columns_of: dict[int, RegisterColumns] = {}
+
+
+def columns_of(manifest: Mapping[str, Any]) -> RegisterColumns:
+    """The register columns a pack manifest (pack.json) declares, parsed once."""
+    key = id(manifest)
+    found = _columns_of.get(key)
+    if found is None:
+        found = _columns_of[key] = RegisterColumns.of(
+            (manifest.get("record") or {}).get("register")
+        )
+    return found
+
+
+def _rows(value: Any) -> list[Mapping[str, Any]]:
+    return [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
+
+
+def _members(values: Any) -> str | None:
+    """A list as the register keeps it: ` a b ` (so that LIKE '% a %' finds a member)."""
+    if not isinstance(values, list | tuple) and not hasattr(values, "__next__"):
+        return None
+    members = sorted({str(v) for v in values if v not in (None, "") and " " not in str(v)})
+    return f" {' '.join(members)} " if members else None
 
 
 def empty_fields(model: ProcessModel) -> dict[str, Any]:
@@ -116,10 +201,14 @@ def sync(
     completed_elements: Sequence[str],
     active_elements: Sequence[str],
     at: datetime,
+    columns: RegisterColumns | None = None,
 ) -> None:
     """The register's columns after a command."""
     for name in FILTER_COLUMNS:
         record.set(name, data.get(name))
+    if columns is not None:
+        for name, value in columns.values(data).items():
+            record.set(name, value)
     record.set(
         "status", status_of(model, completed, completed_elements, active_elements, record.status)
     )

@@ -140,13 +140,20 @@ class AuditView:
     checked_at: datetime
 
 
-def audit_view(session: Session, pack: Pack, instance_id: int) -> AuditView:
+def audit_view(
+    session: Session,
+    pack: Pack,
+    instance_id: int,
+    verification: chain.Verification | None = None,
+) -> AuditView:
+    """`verification`: the instance's, when the caller checked more than the chain and
+    state (its attachments)."""
     view = instance_view(session, instance_id, with_events=False)
     return AuditView(
         instance=view.instance,
         record=view.record,
         definitions=definitions_of(session, view.instance),
-        verification=state.verify(session, instance_id),
+        verification=verification or state.verify(session, instance_id),
         replay=replay.replay(session, pack, instance_id),
         events=event_dicts(session, instance_id),
         checked_at=datetime.now(UTC),

@@ -6,34 +6,50 @@ from __future__ import annotations
 
 import threading
 from datetime import tzinfo
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import exists, func, or_, select
 
 from engine.access import Actor, Policy
-from engine.audit import anchors, chain, replay, state
+from engine.attachments import audit as attachment_audit
+from engine.attachments.store import AttachmentStore
+from engine.audit import anchors, chain, replay
 from engine.audit.anchors import AnchorProblem
+from engine.clock import utcnow
 from engine.dictionary import DataDictionary
-from engine.errors import Forbidden
+from engine.documents import register as register_document
+from engine.documents.record import RecordDocument, record_document
+from engine.errors import Forbidden, NotFound
 from engine.forms.library import FormLibrary
 from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
+from engine.queries.evidence import EvidenceQueries
 from engine.queries.models import ModelQueries
+from engine.queries.register import RegisterFilter, RegisterPage
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
 from engine.workflow.model import Element, ProcessModel, model_of, models_of
 
 
 class Queries:
-    def __init__(self, db: Database, pack: Pack, forms: FormLibrary, policy: Policy) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pack: Pack,
+        forms: FormLibrary,
+        policy: Policy,
+        attachments: AttachmentStore | None = None,
+    ) -> None:
         self.db = db
+        self.attachments = attachments
         self.pack = pack
         self.forms = forms
         self.policy = policy
         self.dictionary = DataDictionary(pack, forms)
         self.models = ModelQueries(db, pack, forms, policy)
+        self.evidence = EvidenceQueries(self, attachments)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------
@@ -191,7 +207,11 @@ class Queries:
         and its stored state against its checkpoint."""
         self.policy.require_audit(actor)
         with self.db.snapshot() as session:
-            return state.verify(session, instance_id)
+            return self._verify(session, instance_id)
+
+    def _verify(self, session: Any, instance_id: int) -> chain.Verification:
+        """The chain, the stored state, then every attached file against its hash."""
+        return attachment_audit.verify_instance(session, self.attachments, instance_id)
 
     def replay(
         self, actor: Actor, instance_id: int, step: int | None = None
@@ -213,7 +233,9 @@ class Queries:
     ) -> tuple[audit.AuditView, int, audit.StepView]:
         self.policy.require_audit(actor)
         with self.db.snapshot() as session:
-            view = audit.audit_view(session, self.pack, instance_id)
+            view = audit.audit_view(
+                session, self.pack, instance_id, self._verify(session, instance_id)
+            )
             step_no = audit.initial_step(view.replay, step)
             step_view = audit.step_view(
                 session, self.pack, instance_id, step_no, view.replay, view.verification
@@ -247,13 +269,69 @@ class Queries:
 
     # ---- register and readings ----------------------------------------------------------------
 
-    def records(self, actor: Actor) -> list[dict[str, Any]]:
+    def _scope(self, actor: Actor) -> Any:
+        """None for who may read every record; else the records `actor` takes part in."""
+        return None if self.policy.may_read_all(actor) else register.readable_by(actor)
+
+    def records(self, actor: Actor, chosen: RegisterFilter | None = None) -> list[dict[str, Any]]:
+        return self.records_page(actor, chosen)[0]
+
+    def records_page(
+        self, actor: Actor, chosen: RegisterFilter | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The register as the API shows it (one page of it) and how many the filter finds."""
         with self.db.sessions() as session:
-            found = register.records(session, self.dictionary.record_fields)
-            if self.policy.may_read_all(actor):
-                return found
-            readable = self._readable_ids(session, actor, [r["instance_id"] for r in found])
-            return [r for r in found if r["instance_id"] in readable]
+            return register.records(
+                session,
+                self.dictionary.record_fields,
+                chosen,
+                utcnow(),
+                self._scope(actor),
+            )
+
+    def register_page(self, actor: Actor, chosen: RegisterFilter) -> RegisterPage:
+        with self.db.sessions() as session:
+            return register.register_page(session, chosen, utcnow(), self._scope(actor))
+
+    def register_years(self, actor: Actor) -> list[int]:
+        with self.db.sessions() as session:
+            return register.years(session, self._scope(actor))
+
+    def register_labels(self) -> register_document.Labels:
+        main = self.pack.main_process
+        models = self.process_models()
+        model = models.get(main) if main else next(iter(models.values()), None)
+        return register_document.Labels(
+            model.record_statuses if model is not None else {}, self.dictionary.variables
+        )
+
+    def register_xlsx(
+        self,
+        actor: Actor,
+        chosen: RegisterFilter,
+        out: IO[bytes],
+        locale: str = "zh-CN",
+    ) -> int:
+        """Write the register workbook of what `chosen` finds into `out` (see
+        engine.documents.register); the number of records."""
+        labels = self.register_labels()
+        with self.db.snapshot() as session:
+            return register_document.register_xlsx(
+                session, chosen, utcnow(), labels, out, locale, self._scope(actor)
+            )
+
+    def record_document(self, actor: Actor, number: str) -> RecordDocument:
+        """The record numbered `number` as a document; told it does not exist to someone
+        who may not read its instance."""
+        with self.db.snapshot() as session:
+            instance_id = register.instance_of(session, number)
+            if instance_id is None:
+                raise NotFound(f"no record {number}")
+            try:
+                self._require_read(session, actor, instance_id)
+            except NotFound:
+                raise NotFound(f"no record {number}") from None
+            return record_document(session, self.pack, instance_id)
 
     def readings(self, actor: Actor, code: str | None = None) -> list[dict[str, Any]]:
         """Metric readings; a reading an instance reported is shown to those who may read

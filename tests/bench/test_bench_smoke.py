@@ -37,3 +37,15 @@ def test_state_size_and_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
     table = run.table(doc)
     assert "raw_step_ms" in table
     assert "missing" in table
+
+
+def test_the_register_figures_run_on_a_small_register() -> None:
+    from bench import register_bench
+
+    out = register_bench.measure_backend("sqlite", small=5, large=40, queries_n=2, memory=20)
+    for kind in ("page", "json"):
+        assert out[f"{kind}_p95_ms_large"] > 0
+        assert out[f"{kind}_growth"] is not None
+    assert out["large"]["records"] >= 40
+    assert out["xlsx_large"]["records"] == out["large"]["records"]
+    assert out["xlsx_memory"]["peak_mb_all"] > 0

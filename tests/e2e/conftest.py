@@ -46,7 +46,14 @@ def live_app(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     from web import create_app
 
     db = prepared_database(f"sqlite:///{tmp_path / 'e2e.sqlite3'}")
-    app = create_app({"SECRET_KEY": "e2e", "DATABASE": db, "DATABASE_URL": db.url})
+    app = create_app(
+        {
+            "SECRET_KEY": "e2e",
+            "DATABASE": db,
+            "DATABASE_URL": db.url,
+            "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ import os
 import pwd
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from engine.persistence.database import Database
 from engine.persistence.models import Event, Instance, ProcessDefinition, User
 from engine.runtime import Runtime
 from tests.cycle import Driver
+from tests.helpers import files
 from tests.helpers.actors import actors_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.databases import prepared_database
@@ -307,3 +309,52 @@ def test_an_id_no_database_can_hold_is_refused_without_a_traceback(
         assert result.exit_code == 2, result.output
         assert "is not in the range" in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_export_writes_the_evidence_pack_that_verify_pack_checks_offline(
+    cli_db: tuple[CliRunner, Database], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, db = cli_db
+    store = tmp_path / "attachments"
+    monkeypatch.setenv("CSI_ATTACHMENTS_DIR", str(store))
+    rt = Runtime(db)
+    door = RuntimeDoor(rt, db, actors_of(db))
+
+    def bpmn_of(username: str, task_id: str) -> str:
+        task = rt.queries.open_task(task_id)
+        assert task is not None
+        return task.bpmn_id
+
+    result = Driver(files.attaching(door, bpmn_of)).run()
+    assert any(store.rglob("*")), "the cycle's files were kept"
+    pack = tmp_path / "evidence.zip"
+    exported = runner.invoke(
+        main, ["export", str(result.instance_id), "--format", "pack", "-o", str(pack)]
+    )
+    assert exported.exit_code == 0, exported.output
+    again = tmp_path / "again.zip"
+    runner.invoke(main, ["export", str(result.instance_id), "--format", "pack", "-o", str(again)])
+    assert pack.read_bytes() == again.read_bytes()
+
+    # Offline: no database at all.
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    held = runner.invoke(main, ["verify-pack", str(pack)])
+    assert held.exit_code == 0, held.output
+    assert "the evidence pack holds" in held.output
+    with zipfile.ZipFile(pack) as archive:
+        recorded = [
+            e for e in json.loads(archive.read("history.json")) if e["payload"].get("attachments")
+        ]
+    assert len(recorded) >= 4  # the finding, each owner's exports, the verification
+    assert f"attachments: {len(recorded)} files hash as their events recorded" in held.output
+
+    with zipfile.ZipFile(pack) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    entries["history.csv"] = entries["history.csv"].replace(b"owner", b"0wner", 1)
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    failed = runner.invoke(main, ["verify-pack", str(broken)])
+    assert failed.exit_code == 1
+    assert "history.csv" in failed.output
