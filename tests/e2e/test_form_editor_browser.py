@@ -234,3 +234,39 @@ def test_fields_are_moved_and_retyped_with_other_keys_kept(
     expect(editor.locator("[data-fe=preview] input[type=text]#f-remark")).to_have_count(1)
     page.screenshot(path=str(artifacts / "form-editor-en.png"), full_page=True)
     context.close()
+
+
+def test_a_file_field_names_the_kinds_it_takes_and_previews_as_a_file_input(
+    browser: Any, live_server: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en")
+    page = context.new_page()
+    refused = refused_by_csp(page)
+    login(page, live_server, "owner")
+    editor = _mount(page, live_server, "en")
+    editor.get_by_role("button", name="Create form").click()
+    editor.get_by_label("Title (English)").fill("Verification evidence")
+    editor.get_by_role("button", name="Add field").click()
+    field = editor.locator("[data-fe=field]").first
+    field.get_by_label("Name", exact=True).fill("evidence_file")
+    field.get_by_label("Label (Chinese)").fill("验证证据")
+    field.get_by_label("Label (English)").fill("Evidence")
+    field.get_by_label("Type", exact=True).select_option("file")
+    for kind in ("png", "jpeg", "text", "docx"):
+        field.get_by_label(kind, exact=True).uncheck()
+
+    prop = _last_change(page)["schema"]["properties"]["evidence_file"]
+    assert prop["format"] == "binary"
+    assert prop["x-attachment"] == {"types": ["pdf", "csv", "xlsx"]}
+    assert "type" not in prop  # the engine gives a file field its value's schema
+    # The server takes it, and the inbox shows a file input.
+    preview = editor.locator("[data-fe=preview]")
+    expect(preview.locator("input[type=file]#f-evidence_file")).to_be_attached()
+    expect(editor.locator("[data-fe=preview-errors]")).to_be_hidden()
+
+    # None chosen: the server's form rules say why the form cannot be used yet.
+    for kind in ("pdf", "csv", "xlsx"):
+        field.get_by_label(kind, exact=True).uncheck()
+    expect(editor.locator("[data-fe=preview-errors]")).to_contain_text("types must list kinds")
+    assert not refused, refused
+    context.close()

@@ -85,6 +85,8 @@
       typeBoolean: "是 / 否",
       typeDate: "日期",
       typeChoice: "选项（单选）",
+      typeFile: "文件（附件）",
+      fileKinds: "允许的文件类型",
       typeOther: "其他（在 JSON 中编辑）"
     },
     en: {
@@ -142,14 +144,19 @@
       typeBoolean: "Yes / no",
       typeDate: "Date",
       typeChoice: "Choice (one of a list)",
+      typeFile: "File (attachment)",
+      fileKinds: "File types allowed",
       typeOther: "Other (edit in JSON)"
     }
   };
 
-  var TYPES = ["text", "textarea", "integer", "number", "boolean", "date", "choice"];
+  var TYPES = ["text", "textarea", "integer", "number", "boolean", "date", "choice", "file"];
+  // The kinds of file the engine recognises by content (engine/attachments/kinds.py).
+  var FILE_KINDS = ["pdf", "png", "jpeg", "csv", "text", "xlsx", "docx"];
   var TYPE_LABEL = {
     text: "typeText", textarea: "typeTextarea", integer: "typeInteger", number: "typeNumber",
-    boolean: "typeBoolean", date: "typeDate", choice: "typeChoice", other: "typeOther"
+    boolean: "typeBoolean", date: "typeDate", choice: "typeChoice", file: "typeFile",
+    other: "typeOther"
   };
   // A field's keywords that belong to its type: replaced when the type changes; labels,
   // help texts and the engine's other keywords (x-prefill, x-carry-over …) stay.
@@ -157,7 +164,7 @@
     "type", "enum", "x-enum-titles", "x-options", "const", "format", "x-widget",
     "maxLength", "minLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "items", "maxItems", "minItems", "uniqueItems",
-    "properties", "required", "additionalProperties", "default"
+    "properties", "required", "additionalProperties", "default", "x-attachment"
   ];
 
   function copy(value) {
@@ -187,6 +194,9 @@
   /* What kind of field a schema property is, for the type selector. */
   function kindOf(prop) {
     if (!isObject(prop)) { return "other"; }
+    if (prop["x-attachment"] !== undefined) {
+      return isObject(prop["x-attachment"]) && Array.isArray(prop["x-attachment"].types) ? "file" : "other";
+    }
     var type = prop.type;
     if (prop["x-options"] !== undefined || Array.isArray(type)) { return "other"; }
     if (Array.isArray(prop.enum)) {
@@ -216,6 +226,8 @@
       prop.type = "string"; prop.format = "date"; prop.maxLength = DATE_MAX; prop["x-widget"] = "date";
     } else if (kind === "choice") {
       prop.type = "string"; prop.enum = []; prop["x-enum-titles"] = { "zh-CN": [], en: [] };
+    } else if (kind === "file") {
+      prop.format = "binary"; prop["x-attachment"] = { types: FILE_KINDS.slice() };
     }
   }
 
@@ -451,6 +463,7 @@
         requiredBox
       ]));
       if (kind === "choice") { item.appendChild(choicesTable(p2)); }
+      if (kind === "file") { item.appendChild(fileKinds(p2)); }
       item.appendChild(moreSettings(p2, kind));
       return item;
     }
@@ -482,6 +495,18 @@
         ]),
         el("p", { "class": "table-actions" }, [el("button", { type: "button", "class": "btn btn-small", "data-fe": "add-choice", text: "＋ " + t("addChoice") })])
       ]);
+    }
+
+    function fileKinds(p) {
+      var chosen = p["x-attachment"].types;
+      return el("fieldset", { "class": "fe-file-kinds" }, [el("legend", { text: t("fileKinds") })].concat(
+        FILE_KINDS.map(function (k) {
+          return el("label", { "class": "choice" }, [
+            el("input", { type: "checkbox", "data-fe": "file-kind", value: k, checked: chosen.indexOf(k) !== -1 }),
+            el("span", { text: k })
+          ]);
+        })
+      ));
     }
 
     function moreSettings(p, kind) {
@@ -675,7 +700,7 @@
     function onChangeEvent(event) {
       var target = event.target;
       var fe = target.getAttribute("data-fe");
-      if (form === null || (fe !== "type" && fe !== "required")) { return; }
+      if (form === null || (fe !== "type" && fe !== "required" && fe !== "file-kind")) { return; }
       var index = fieldIndex(target);
       var name = names()[index];
       if (fe === "type") {
@@ -685,6 +710,11 @@
         var again = root.querySelectorAll('[data-fe="field"]')[index];
         var select = again && find("type", again);
         if (select) { select.focus(); }
+      } else if (fe === "file-kind") {
+        var item = root.querySelectorAll('[data-fe="field"]')[index];
+        prop(index)["x-attachment"].types = Array.prototype.filter.call(
+          item.querySelectorAll('[data-fe="file-kind"]'), function (box) { return box.checked; }
+        ).map(function (box) { return box.value; });
       } else {
         var required = requiredList();
         var at = required.indexOf(name);
