@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from engine.documents.record import record_fragment, record_html, record_style_hash, record_xlsx
+from engine.errors import NotFound
 from engine.queries.register import RegisterFilter
 from web import backend, ui
 
@@ -77,8 +78,6 @@ def _gap_labels() -> dict[str, str]:
 
 def _number(number: str) -> str:
     if not _NUMBER.fullmatch(number):
-        from engine.errors import NotFound
-
         raise NotFound(f"no record {number}")
     return number
 

@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import chain
+from engine.dictionary import DataDictionary
 from engine.documents.shown import EMPTY, Label, Shown, Table, scalar, shown, title_of
 from engine.errors import NotFound
 from engine.forms.library import FormLibrary
@@ -209,15 +210,6 @@ class _Forms:
             return self.versions.get(task).schema.get("properties") or {}
         except Exception:  # a broken form must not hide the record
             return {}
-
-    def title(self, task: str, fallback: str) -> Label:
-        if not self.versions.has(task):
-            return Label.same(fallback)
-        try:
-            form = self.versions.get(task)
-        except Exception:
-            return Label.same(fallback)
-        return Label.of_mapping(getattr(form, "title", None), fallback)
 
     def fields(self, task: str, data: Mapping[str, Any]) -> tuple[Field, ...]:
         properties = self.properties(task)
@@ -484,8 +476,6 @@ def _record_fields(
 def record_document(session: Session, pack: Pack, instance_id: int) -> RecordDocument:
     """The record of instance `instance_id` as a document (NotFound when it keeps none).
     The caller decides who may read it (engine.access)."""
-    from engine.dictionary import DataDictionary  # the dictionary reads the pack's forms
-
     record = session.scalar(select(Record).where(Record.instance_id == instance_id))
     instance = session.get(Instance, instance_id)
     if record is None or instance is None:

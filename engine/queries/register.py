@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import JSON, ColumnElement, and_, cast, exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
@@ -381,8 +382,21 @@ def records(
     # Each of the record's variables by its JSON path: decoding whole instance data
     # (every proposal and collected report) would be most of the request.
     names = list(record_fields)
+    as_object = session.get_bind().dialect.name == "postgresql"
+    if as_object:
+        # PostgreSQL parses a json value again for every `->`: pick the variables out of
+        # one jsonb of each instance's data instead.
+        pairs = func.jsonb_each(cast(Instance.data, JSONB)).table_valued("key", "value")
+        picked = (
+            select(func.jsonb_object_agg(pairs.c.key, pairs.c.value))
+            .where(pairs.c.key.in_(names))
+            .scalar_subquery()
+        )
+        columns: list[Any] = [type_coerce(picked, JSON).label("picked")]
+    else:
+        columns = [Instance.data[name].label(f"v{n}") for n, name in enumerate(names)]
     rows = session.execute(
-        select(Record, *(Instance.data[name].label(f"v{n}") for n, name in enumerate(names)))
+        select(Record, *columns)
         .join(Instance, Instance.id == Record.instance_id)
         .where(*where)
         .order_by(column.desc() if chosen.descending else column.asc(), Record.id.desc())
@@ -391,6 +405,9 @@ def records(
     )
     found = []
     for record, *values in rows:
+        if as_object:
+            held = values[0] or {}
+            values = [held.get(name) for name in names]
         # every record variable, null when the instance holds none (yet)
         found.append(describe(record, dict(zip(names, values, strict=True)), names))
     return found, int(total)
