@@ -56,11 +56,11 @@ def create_metric(ctx: CommandContext, actor: Actor, code: str, values: Mapping[
     """A new, active metric; returns its code."""
     ctx.policy.require_manage_metrics(actor)
     code = code.strip().upper()
-    fields = MetricFields.of(values)
+    errors: dict[str, list[str]] = {}
+    fields = MetricFields.of(values, errors)
     with ctx.db.transaction() as session:
-        errors: dict[str, list[str]] = {}
         catalogue.check_code(code, errors)
-        if not errors and session.get(Metric, code) is not None:
+        if "code" not in errors and session.get(Metric, code) is not None:
             errors["code"] = [catalogue.TAKEN]
         catalogue.check_fields(fields, _user_exists(session), errors)
         _raise_if(errors)
@@ -75,10 +75,10 @@ def create_metric(ctx: CommandContext, actor: Actor, code: str, values: Mapping[
 def update_metric(ctx: CommandContext, actor: Actor, code: str, values: Mapping[str, Any]) -> None:
     """Change what a metric says; its code, and so its history, stays."""
     ctx.policy.require_manage_metrics(actor)
-    fields = MetricFields.of(values)
+    errors: dict[str, list[str]] = {}
+    fields = MetricFields.of(values, errors)
     with ctx.db.transaction() as session:
         metric = _metric(session, code)
-        errors: dict[str, list[str]] = {}
         catalogue.check_fields(fields, _user_exists(session), errors)
         _raise_if(errors)
         for name, value in fields.as_dict().items():

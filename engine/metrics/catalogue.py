@@ -2,7 +2,8 @@
 
 Errors are stable codes by field (the web layer words them), like user
 administration's: `required`, `too_long`, `invalid_code`, `taken`, `unknown_choice`,
-`unknown_user`."""
+`unknown_user`,
+`not_text`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ INVALID_CODE = "invalid_code"
 TAKEN = "taken"
 UNKNOWN_CHOICE = "unknown_choice"
 UNKNOWN_USER = "unknown_user"
+NOT_TEXT = "not_text"
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,16 @@ class MetricFields:
     owner: str = ""
 
     @classmethod
-    def of(cls, values: Mapping[str, Any]) -> MetricFields:
-        return cls(**{name: str(values.get(name) or "").strip() for name in EDITABLE})
+    def of(cls, values: Mapping[str, Any], errors: dict[str, list[str]]) -> MetricFields:
+        """The fields of `values`; one that is there and no text is an error."""
+        read: dict[str, str] = {}
+        for name in EDITABLE:
+            value = values.get(name)
+            if value is not None and not isinstance(value, str):
+                errors.setdefault(name, []).append(NOT_TEXT)
+                value = None
+            read[name] = (value or "").strip()
+        return cls(**read)
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
