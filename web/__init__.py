@@ -162,6 +162,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         inbox,
         inputs,
         instances,
+        metrics,
         modeler,
         models,
         security,
@@ -182,6 +183,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         models.bp,
         form_preview.bp,
         modeler.bp,
+        metrics.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)
