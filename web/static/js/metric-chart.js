@@ -62,7 +62,7 @@
       animation: false,
       interaction: { mode: 'index', intersect: false },
       plugins: { legend: { position: 'bottom' } },
-      scales: { y: { title: { display: true, text: texts.value } } }
+      scales: { y: { grace: '5%', title: { display: true, text: texts.value } } }
     }
   });
 }());
