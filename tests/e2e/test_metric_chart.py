@@ -15,6 +15,9 @@ from tests.helpers.browser import login, refused_by_csp
 from tests.helpers.sheets import csv_text
 
 
+MTTR_BY_MONTH = [4.4, 4.1, 3.8, 3.0, 2.6, 2.2]
+
+
 def an_improvement_aiming_at(db: Database, code: str, baseline: float, target: float) -> None:
     rt = Runtime(db)
     started = rt.start_instance(
@@ -38,7 +41,7 @@ def test_the_metric_page_draws_its_history_chart(
     history.write_bytes(
         csv_text(
             [["period", "value"]]
-            + [[f"2026-{m:02d}", v] for m, v in zip(range(1, 7), [4.4, 4.1, 3.8, 3.0, 2.6, 2.2])]
+            + [[f"2026-{m:02d}", v] for m, v in enumerate(MTTR_BY_MONTH, start=1)]
         )
     )
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
@@ -64,7 +67,7 @@ def test_the_metric_page_draws_its_history_chart(
         " values: chart.data.datasets[0].data, width: chart.width}; }"
     )
     assert drawn["labels"] == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
-    assert drawn["values"] == [4.4, 4.1, 3.8, 3.0, 2.6, 2.2]
+    assert drawn["values"] == MTTR_BY_MONTH
     assert len(drawn["sets"]) == 3  # the readings, the improvement's baseline and target
     assert drawn["width"] > 0
     assert page.locator("table.metric-readings tbody tr").count() == 6
