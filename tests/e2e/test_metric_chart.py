@@ -14,7 +14,6 @@ from engine.runtime import Runtime
 from tests.helpers.browser import login, refused_by_csp
 from tests.helpers.sheets import csv_text
 
-
 MTTR_BY_MONTH = [4.4, 4.1, 3.8, 3.0, 2.6, 2.2]
 
 
