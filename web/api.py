@@ -420,6 +420,7 @@ def metric_history(code: str) -> Any:
 def import_metric_values() -> Any:
     """A CSV or xlsx file (multipart `file`), optionally for one metric (`code`): with
     `dry_run=1` the preview, else recorded (all rows or none; 422 names each wrong row)."""
+    backend().policy.require_manage_metrics(actor())
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed("send the file as multipart field 'file'", {"file": ["required"]})

@@ -249,6 +249,7 @@ def import_file() -> Any:
 def import_confirm() -> Any:
     """Record the previewed rows, checked again: all of them, or none."""
     actor = current_user.actor
+    backend().policy.require_manage_metrics(actor)
     code = _code_arg()
     text = request.form.get("rows", "")
     try:
