@@ -8,7 +8,7 @@ method per use case and never see a session.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +16,11 @@ from engine.access import Actor, Policy
 from engine.attachments.store import AttachmentStore
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
-from engine.commands import drafts, migration, repair, setup, start, tasks, timers, users
+from engine.commands import drafts, metrics, migration, repair, setup, start, tasks, timers, users
 from engine.commands.context import DEFAULT_SNAPSHOT_EVERY, CommandContext, Remembered
 from engine.commands.progress import CommandResult
 from engine.forms.library import FormLibrary
+from engine.metrics import importing
 from engine.pack import DEFAULT_PACK, Pack, load
 from engine.persistence.database import Database
 from engine.persistence.instances import WorkflowCache
@@ -129,6 +130,30 @@ class Runtime:
 
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> deploying.Deployed:
         return deploying.deploy(self.ctx, actor, xml, filename)
+
+    # ---- the metric catalogue and its history ---------------------------------------------
+
+    def create_metric(self, actor: Actor, code: str, values: Mapping[str, Any]) -> str:
+        return metrics.create_metric(self.ctx, actor, code, values)
+
+    def update_metric(self, actor: Actor, code: str, values: Mapping[str, Any]) -> None:
+        metrics.update_metric(self.ctx, actor, code, values)
+
+    def retire_metric(self, actor: Actor, code: str) -> None:
+        metrics.set_metric_active(self.ctx, actor, code, False)
+
+    def reactivate_metric(self, actor: Actor, code: str) -> None:
+        metrics.set_metric_active(self.ctx, actor, code, True)
+
+    def import_readings(
+        self, actor: Actor, rows: Iterable[Any], default_code: str | None = None
+    ) -> importing.Preview:
+        return metrics.import_readings(self.ctx, actor, rows, default_code)
+
+    def import_readings_file(
+        self, actor: Actor, content: bytes, filename: str, default_code: str | None = None
+    ) -> importing.Preview:
+        return metrics.import_file(self.ctx, actor, content, filename, default_code)
 
     # ---- setting a database up -------------------------------------------------------------------
 

@@ -171,6 +171,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         inbox,
         inputs,
         instances,
+        metrics,
         modeler,
         models,
         security,
@@ -193,6 +194,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         form_preview.bp,
         modeler.bp,
         attachments.bp,
+        metrics.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)

@@ -360,7 +360,8 @@ class Record(Base):
 
 
 class Metric(Base):
-    """Catalogue of metrics (度量项) with unit and direction."""
+    """Catalogue of metrics (度量项) with unit and direction. A retired metric is never
+    deleted: its readings and the improvements that used it keep pointing at it."""
 
     __tablename__ = "metric"
 
@@ -371,6 +372,8 @@ class Metric(Base):
     unit: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
     method: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
 class MetricValue(Base):
