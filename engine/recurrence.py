@@ -81,7 +81,9 @@ def normalise(text: object, zone: ZoneInfo, now: datetime) -> str:
     """The repeating interval `text` stands for: a named choice becomes calendar periods
     from the start of this year in `zone`; an interval is checked and kept as written."""
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-        raise InvalidRecurrence("give monthly, quarterly, yearly or an interval like R/2027-01-01T00:00:00+08:00/P3M")
+        raise InvalidRecurrence(
+            "give monthly, quarterly, yearly or an interval like R/2027-01-01T00:00:00+08:00/P3M"
+        )
     text = text.strip()
     if text.lower() in NAMED:
         year_start = datetime(now.astimezone(zone).year, 1, 1, tzinfo=zone)
@@ -93,7 +95,9 @@ def normalise(text: object, zone: ZoneInfo, now: datetime) -> str:
 def parse(text: str) -> Recurrence:
     parts = text.split("/")
     if len(parts) != 3 or not parts[0].startswith("R"):
-        raise InvalidRecurrence("a repeating interval reads R/<start>/<duration>, e.g. R/2027-01-01T00:00:00+08:00/P3M")
+        raise InvalidRecurrence(
+            "a repeating interval reads R/<start>/<duration>, e.g. R/2027-01-01T00:00:00+08:00/P3M"
+        )
     count, start_text, every_text = parts
     repetitions: int | None = None
     if count != "R":

@@ -38,8 +38,9 @@ def _dialect(session: Session) -> str:
 
 def _arrived(dialect: str) -> Any:
     holds = _HOLDS[dialect].format(role=":role")
+    # Built of this module's constants only; every value is a bound parameter.
     return text(
-        f"INSERT INTO notification ({_COLUMNS}) "
+        f"INSERT INTO notification ({_COLUMNS}) "  # noqa: S608
         "SELECT u.username, 'task_arrived', :task_id, :instance_id, :link, :now, "
         "'pending', 0, :now, 'pending', 0, :now FROM app_user u "
         f"WHERE u.active AND u.username <> :actor AND {holds} "
@@ -55,7 +56,9 @@ def task_link(task_id: str) -> str:
     return f"/tasks/{task_id}"
 
 
-def task_arrived(session: Session, rows: list[dict[str, Any]], actor: str | None) -> list[tuple[Any, Any]]:
+def task_arrived(
+    session: Session, rows: list[dict[str, Any]], actor: str | None
+) -> list[tuple[Any, Any]]:
     """The statements telling the people of each new task (rows as engine.projections.
     tasks writes them) that it arrived, for the command's buffered writes."""
     params = [
@@ -77,7 +80,7 @@ def task_arrived(session: Session, rows: list[dict[str, Any]], actor: str | None
 def _reminders(dialect: str) -> Any:
     holds = _HOLDS[dialect].format(role="t.role")
     return text(
-        f"INSERT INTO notification ({_COLUMNS}) "
+        f"INSERT INTO notification ({_COLUMNS}) "  # noqa: S608
         "SELECT u.username, :kind, t.id, t.instance_id, '/tasks/' || t.id, :now, "
         "'pending', 0, :now, 'pending', 0, :now "
         "FROM human_task t JOIN app_user u ON u.active AND ("

@@ -21,6 +21,7 @@ from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
 from engine.queries.models import ModelQueries
+from engine.queries.notifications import NotificationQueries
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
 from engine.workflow.model import Element, ProcessModel, model_of, models_of
@@ -34,6 +35,7 @@ class Queries:
         self.policy = policy
         self.dictionary = DataDictionary(pack, forms)
         self.models = ModelQueries(db, pack, forms, policy)
+        self.notifications = NotificationQueries(db, policy)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------
