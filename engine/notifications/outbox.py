@@ -81,7 +81,7 @@ def _reminders(dialect: str) -> Any:
     holds = _HOLDS[dialect].format(role="t.role")
     return text(
         f"INSERT INTO notification ({_COLUMNS}) "  # noqa: S608
-        "SELECT u.username, :kind, t.id, t.instance_id, '/tasks/' || t.id, :now, "
+        "SELECT u.username, CAST(:kind AS VARCHAR(32)), t.id, t.instance_id, '/tasks/' || t.id, :now, "
         "'pending', 0, :now, 'pending', 0, :now "
         "FROM human_task t JOIN app_user u ON u.active AND ("
         "  (t.claimed_by IS NOT NULL AND u.username = t.claimed_by)"
@@ -89,7 +89,7 @@ def _reminders(dialect: str) -> Any:
         "      AND (t.assignee IS NULL OR u.username = t.assignee)))"
         " WHERE t.id IN :ids"
         " AND NOT EXISTS (SELECT 1 FROM notification n"
-        "   WHERE n.task_id = t.id AND n.kind = :kind AND n.recipient = u.username)"
+        "   WHERE n.task_id = t.id AND n.kind = CAST(:kind AS VARCHAR(32)) AND n.recipient = u.username)"
         " ON CONFLICT DO NOTHING"
     ).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=UTCDateTime()))
 

@@ -141,4 +141,5 @@ def test_schedules_are_for_administrators_and_checked(rt: Runtime, db: Database)
     assert set(refused.value.details) == {"period", "owner", "process_owners"}
     named = rt.save_schedule(actors["admin"], None, {**SCHEDULE, "period": "quarterly"})
     row = rt.queries.notifications.schedule(actors["admin"], named)
-    assert row.recurrence.startswith("R/") and row.recurrence.endswith("/P3M")
+    assert row.recurrence.startswith("R/")
+    assert row.recurrence.endswith("/P3M")
