@@ -28,7 +28,7 @@ class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append(message)  # type: ignore[arg-type]
         self.recipients.append(list(envelope.rcpt_tos))
@@ -61,7 +61,7 @@ def webhook_receiver() -> Iterator[tuple[Hook, str]]:
     hook = Hook()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             hook.bodies.append(json.loads(self.rfile.read(length)))
             self.send_response(hook.status)
