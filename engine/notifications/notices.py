@@ -29,7 +29,9 @@ def clean_email(value: Any, errors: dict[str, list[str]]) -> str | None:
 
 
 def mark_read(ctx: CommandContext, actor: Actor, ids: list[int] | None = None) -> int:
-    """Mark the actor's notices read (all of them when `ids` is None)."""
+    """Mark the actor's notices read (all of them when `ids` is None). A read-only
+    account (an auditor) changes nothing, this neither."""
+    ctx.policy.require_writer(actor)
     with ctx.db.transaction() as session:
         statement = (
             update(Notification)
@@ -42,7 +44,9 @@ def mark_read(ctx: CommandContext, actor: Actor, ids: list[int] | None = None) -
 
 
 def set_my_email(ctx: CommandContext, actor: Actor, email: Any, notifications: bool) -> None:
-    """One's own address and e-mail switch (everyone may change their own)."""
+    """One's own address and e-mail switch (everyone who may change anything may
+    change their own)."""
+    ctx.policy.require_writer(actor)
     errors: dict[str, list[str]] = {}
     address = clean_email(email, errors)
     if errors:

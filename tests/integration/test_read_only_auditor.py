@@ -66,6 +66,7 @@ def test_every_command_refuses_the_auditor(
         "user_id": user_id,
         "process_id": "service_improvement",
         "draft_id": draft_id,
+        "schedule_id": 1,
     }
 
     web = client_for(app, "auditor")
