@@ -58,6 +58,15 @@ def _active_user(session: Session, username: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+def _starter_lanes(session: Session, process_id: str) -> tuple[str, ...]:
+    """The lanes of the process's start event (NotFound when it is not deployed)."""
+    definition = definitions.latest(session, process_id)
+    model = definitions.spec_for_instance(
+        session, definition.id, definitions.pin_called(session, definition)
+    ).models.get(process_id)
+    return tuple(model.starter_lanes) if model is not None else ()
+
+
 def _check(
     ctx: CommandContext, session: Session, values: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -70,11 +79,7 @@ def _check(
     process_id = str(values.get("process_id") or ctx.pack.main_process or "")
     starter_lanes: tuple[str, ...] = ()
     try:
-        definition = definitions.latest(session, process_id)
-        model = definitions.spec_for_instance(
-            session, definition.id, definitions.pin_called(session, definition)
-        ).models.get(process_id)
-        starter_lanes = tuple(model.starter_lanes) if model is not None else ()
+        starter_lanes = _starter_lanes(session, process_id)
     except DomainError:
         errors["process_id"] = [UNKNOWN_PROCESS]
     period = str(values.get("period") or "").strip()
@@ -233,6 +238,10 @@ def _start(
             if owner is None:
                 raise NotFound(f"the schedule's owner {schedule.owner} is not an active user")
             actor = Actor(f"{owner.username} via schedule"[:64], frozenset(owner.roles or []))
+            # On the owner's authority: one who may no longer start it starts nothing.
+            ctx.policy.require_start(
+                actor, schedule.process_id, _starter_lanes(session, schedule.process_id)
+            )
             review = ScheduledReview(
                 schedule.id,
                 schedule.name,

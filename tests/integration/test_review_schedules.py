@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 
 from engine.errors import Forbidden, ValidationFailed
 from engine.persistence.database import Database
-from engine.persistence.models import HumanTask, Instance, Notification, Record, ReviewRun
+from engine.persistence.models import (
+    HumanTask,
+    Instance,
+    Notification,
+    Record,
+    ReviewRun,
+    User,
+)
 from engine.runtime import Runtime
 from tests.helpers.actors import actors_of
 
@@ -143,3 +150,26 @@ def test_schedules_are_for_administrators_and_checked(rt: Runtime, db: Database)
     row = rt.queries.notifications.schedule(actors["admin"], named)
     assert row.recurrence.startswith("R/")
     assert row.recurrence.endswith("/P3M")
+
+
+def test_an_owner_who_may_no_longer_start_it_starts_nothing_and_the_schedule_says_why(
+    rt: Runtime, db: Database
+) -> None:
+    actors = actors_of(db)
+    schedule_id = rt.save_schedule(actors["admin"], None, SCHEDULE)
+    with db.transaction() as session:
+        owner = session.scalar(select(User).where(User.username == "owner"))
+        assert owner is not None
+        owner.roles = ["ProcessOwner"]
+    assert rt.start_due_reviews(IN_Q1) == []
+    row = rt.queries.notifications.schedule(actors["admin"], schedule_id)
+    assert row.last_error
+    assert row.runs == 0
+    with db.transaction() as session:
+        owner = session.scalar(select(User).where(User.username == "owner"))
+        assert owner is not None
+        owner.roles = ["ImprovementOwner"]
+    assert len(rt.start_due_reviews(IN_Q1)) == 1
+    row = rt.queries.notifications.schedule(actors["admin"], schedule_id)
+    assert row.last_error is None
+    assert (row.runs, row.last_period) == (1, "2027-Q1")
