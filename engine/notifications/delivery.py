@@ -181,7 +181,7 @@ def _switch_off(session: Session, channel: str, reason: str) -> int:
     return max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
 
 
-def _notice(session: Session, row: Notification, base_url: str) -> tuple[Notice, User | None]:
+def _notice(session: Session, row: Notification, base_url: str) -> tuple[Notice, User | None, bool]:
     user = session.scalar(select(User).where(User.username == row.recipient))
     task = session.get(HumanTask, row.task_id) if row.task_id else None
     number = (
@@ -206,7 +206,7 @@ def _notice(session: Session, row: Notification, base_url: str) -> tuple[Notice,
         record_number=number,
         created_at=row.created_at,
     )
-    return notice, user
+    return notice, user, row.task_id is None or (task is not None and task.status == "open")
 
 
 def _why_not_email(user: User | None) -> str | None:
@@ -239,9 +239,12 @@ def deliver_one(
     )
     if row is None:
         return False
-    notice, user = _notice(session, row, delivery.base_url)
+    notice, user, task_open = _notice(session, row, delivery.base_url)
     values: dict[Any, Any]
-    reason = _why_not_email(user) if channel == EMAIL else None
+    # A task done or gone before its notice could go out needs no one any more.
+    reason = None if task_open else "the task is no longer open"
+    if reason is None and channel == EMAIL:
+        reason = _why_not_email(user)
     if reason is not None:
         values = {status: "off", error: reason}
         tally.off += 1

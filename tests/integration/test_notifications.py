@@ -225,3 +225,20 @@ def test_without_an_smtp_host_notices_stay_in_the_app(
     assert rt.queries.notifications.unread(actors["po1"]) == 1
     rt.mark_notifications_read(actors["po1"])
     assert rt.queries.notifications.unread(actors["po1"]) == 0
+
+
+def test_a_task_done_before_its_notice_went_out_is_not_mailed(
+    db: Database, clock: FakeClock, actors: dict[str, Actor], mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = mail
+    rt = _runtime(db, clock, port)
+    task_id = _po1_task(rt, actors)
+    metrics = [{"name": "可用率", "unit": "%", "direction": "higher_better", "method": "监控"}]
+    rt.complete_task(task_id, actors["po1"], {"metrics": metrics})
+    rt.worker_pass(clock())
+    assert mailbox.to("po1@example.com") == []
+    assert len(mailbox.to("po2@example.com")) == 1  # po2's task is still open
+    notices = rt.queries.notifications.mine(actors["po1"])
+    assert [(n.task_id, n.email_status, n.email_error) for n in notices] == [
+        (task_id, "off", "the task is no longer open")
+    ]
