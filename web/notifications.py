@@ -132,8 +132,10 @@ def composer(app: Flask) -> Composer:
             }.get(notice.kind, name)
             if case:
                 subject = f"{subject} ({case})"
-            body = render_template(
-                "notify_email.txt",
+            # The template alone, without the pages' context processors: no request
+            # and no signed-in user stand behind a message.
+            body = app.jinja_env.get_template("notify_email.txt").render(
+                _=_,
                 notice=notice,
                 subject=subject,
                 due=ui.fmt_datetime(notice.due_at) if notice.due_at else "",

@@ -154,3 +154,29 @@ def test_everyone_sets_their_own_e_mail_and_administrators_anyone_s(app: Any, db
         user = session.get(User, po1_id)
         assert user is not None
         assert user.email == "po1@example.net"
+
+
+def test_the_app_words_the_mail_in_the_recipient_s_language(
+    app: Any, db: Database, clock: FakeClock
+) -> None:
+    from engine.settings import Delivery
+    from tests.helpers.receivers import smtp_server
+
+    rt: Runtime = app.extensions["csi"].runtime
+    with db.transaction() as session:
+        po2 = session.scalar(select(User).where(User.username == "po2"))
+        assert po2 is not None
+        po2.locale = "en"
+    with smtp_server() as (mailbox, port):
+        rt.ctx.delivery = Delivery(
+            smtp_host="127.0.0.1", smtp_port=port, base_url="https://csi.example"
+        )
+        task_id = _po1_task(rt, db)
+        rt.worker_pass(clock())
+    [to_po1] = mailbox.to("po1@example.com")
+    assert "提出度量指标" in to_po1["Subject"]
+    assert f"https://csi.example/tasks/{task_id}" in to_po1.get_content()
+    [to_po2] = mailbox.to("po2@example.com")
+    assert to_po2["Subject"].startswith("New task: ")
+    assert "提出度量指标" not in to_po2["Subject"]  # the form's English title
+    assert "My settings" in to_po2.get_content()
