@@ -4,6 +4,7 @@ never in the way of the command that wrote them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -242,3 +243,44 @@ def test_a_task_done_before_its_notice_went_out_is_not_mailed(
     assert [(n.task_id, n.email_status, n.email_error) for n in notices] == [
         (task_id, "off", "the task is no longer open")
     ]
+
+
+def test_two_workers_delivering_at_the_same_moment_send_each_notice_once(
+    committed_db: Database, mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = mail
+    clock = FakeClock()
+    actors = actors_of(committed_db)
+    _po1_task(_runtime(committed_db, clock, port), actors)
+    with committed_db.sessions() as session:
+        notices = session.scalars(select(Notification.id)).all()
+    assert len(notices) >= 3  # po1's and po2's tasks; the first task's to the others
+
+    workers = [_runtime(Database(committed_db.url), clock, port) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(worker: Runtime) -> None:
+        try:
+            barrier.wait()
+            worker.worker_pass(clock())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in workers:
+        w.db.dispose()
+    assert errors == []
+    with committed_db.sessions() as session:
+        states = session.execute(
+            select(Notification.email_status, Notification.email_sent_at)
+        ).all()
+    assert all(status in ("sent", "off") for status, _ in states)  # none left, none failed
+    assert len(mailbox.messages) == sum(status == "sent" for status, _ in states) >= 2
+    ids = [m["Message-ID"].split("@")[0] for m in mailbox.messages]
+    assert len(set(ids)) == len(ids)
+    assert len(mailbox.to("po1@example.com")) == 1
