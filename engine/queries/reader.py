@@ -29,6 +29,7 @@ from engine.queries import audit, instances, register, tasks, users
 from engine.queries import metrics as catalogue
 from engine.queries.evidence import EvidenceQueries
 from engine.queries.models import ModelQueries
+from engine.queries.notifications import NotificationQueries
 from engine.queries.register import RegisterFilter, RegisterPage
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
@@ -52,6 +53,7 @@ class Queries:
         self.dictionary = DataDictionary(pack, forms)
         self.models = ModelQueries(db, pack, forms, policy)
         self.evidence = EvidenceQueries(self, attachments)
+        self.notifications = NotificationQueries(db, policy)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------

@@ -78,6 +78,7 @@ def test_every_command_refuses_the_auditor(
         "process_id": "service_improvement",
         "draft_id": draft_id,
         "code": "AVAIL",
+        "schedule_id": 1,
     }
 
     web = client_for(app, "auditor")
