@@ -22,7 +22,8 @@ def test_a_schedule_set_in_the_browser_starts_a_review_the_owner_is_told_of(
     page = browser.new_page()
     login(page, base, "admin")
     # By address, not by words: the pages' Chinese is added when the translations are.
-    page.click('nav.mainnav a[href="/admin/schedules"]')
+    page.click('nav.mainnav a[href="/admin/users"]')
+    page.click('nav.subnav a[href="/admin/schedules"]')
     page.click('a[href="/admin/schedules/new"]')
     page.fill("#f-name", "季度服务改进评审")
     page.fill("#f-period", "R/2026-01-01T00:00:00+08:00/P3M")

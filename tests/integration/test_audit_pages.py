@@ -136,7 +136,7 @@ def test_instance_page_shows_verified_chain_and_matching_replay(
     assert all(script.get("src") for script in html.select(doc, "script"))  # no inline scripts
     # no state-changing forms apart from logging out
     posting = [f for f in html.select(doc, "form") if (f.get("method") or "").lower() == "post"]
-    assert [f.get("action") for f in posting] == ["/logout", "/logout/everywhere"]
+    assert [f.get("action") for f in posting] == ["/logout"]
 
 
 def test_step_returns_the_state_at_that_step(auditor: Any, improvement: dict[str, Any]) -> None:
@@ -247,4 +247,8 @@ def test_admin_may_audit_and_sees_both_nav_links(app: Any, improvement: dict[str
     admin = client_for(app, "admin")
     doc = html.page(admin.get(f"/audit/instances/{improvement['id']}"))
     assert html.texts(doc, 'nav.mainnav a[href="/audit"]') == ["审计"]
-    assert html.texts(doc, 'nav.mainnav a[href="/admin/users"]') == ["用户管理"]
+    assert html.texts(doc, 'nav.mainnav a[href="/admin/users"]') == ["系统管理"]
+    assert html.texts(doc, "nav.subnav a") == []  # the tabs are on the administration pages
+    users = html.page(admin.get("/admin/users"))
+    assert html.texts(users, "nav.subnav a") == ["用户管理", "定期评审", "未送达的通知"]
+    assert html.texts(users, 'nav.subnav a[aria-current="page"]') == ["用户管理"]

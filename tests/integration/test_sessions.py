@@ -12,6 +12,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from engine.access import Actor
 from engine.runtime import Runtime
+from tests.helpers import html
 from tests.helpers.api import bearer
 from tests.helpers.pages import client_for, csrf_token
 
@@ -69,6 +70,9 @@ def test_every_session_and_token_ends(
 
     uid = user_id(rt, actors, "po1")
     if ending == "log out everywhere":
+        # Offered on the user's own settings page.
+        settings = html.page(laptop.get("/settings"))
+        assert html.select(settings, 'form[action="/logout/everywhere"] button')
         response = laptop.post("/logout/everywhere", data={"csrf_token": csrf_token(laptop, "/")})
         assert response.status_code == 302
     else:
