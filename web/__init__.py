@@ -165,6 +165,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         attachments,
         audit,
         auth,
+        dashboard,
         errors,
         form_preview,
         improvements,
@@ -193,6 +194,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         form_preview.bp,
         modeler.bp,
         attachments.bp,
+        dashboard.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)

@@ -280,6 +280,16 @@ class HumanTask(Base):
             sqlite_where=text("status = 'open'"),
         ),
         Index("ix_human_task_instance", "instance_id", "status"),
+        # The dashboard's overdue tasks by role and person: a range of this index only.
+        Index(
+            "ix_human_task_overdue",
+            "due_at",
+            "role",
+            "assignee",
+            "claimed_by",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id

@@ -105,7 +105,13 @@ def row_from(values: Mapping[str, Any]) -> RecordRow | None:
         gap_status=values.get("record_gap_status"),
         due_on=values.get("record_due_on"),
         raised_on=values.get("record_raised_on"),
-        **{name: values.get(f"record_{name}") for name in DASHBOARD_COLUMNS},
+        gaps=values.get("record_gaps"),
+        outcomes=values.get("record_outcomes"),
+        outcomes_quarter=values.get("record_outcomes_quarter"),
+        verdict=values.get("record_verdict"),
+        verdict_quarter=values.get("record_verdict_quarter"),
+        closed_quarter=values.get("record_closed_quarter"),
+        cycle_days=values.get("record_cycle_days"),
     )
 
 

@@ -96,14 +96,10 @@ class RegisterColumns:
             found["due_on"] = min(dates) if dates else None
         if self.metric_gaps:
             variable, key, status = self.metric_gaps
-            found["gaps"] = _pairs(
-                (r.get(key), r.get(status)) for r in _rows(data.get(variable))
-            )
+            found["gaps"] = _pairs((r.get(key), r.get(status)) for r in _rows(data.get(variable)))
         if self.outcomes:
             variable, key = self.outcomes
-            kept = sorted(
-                str(r[key]) for r in _rows(data.get(variable)) if _word(r.get(key))
-            )
+            kept = sorted(str(r[key]) for r in _rows(data.get(variable)) if _word(r.get(key)))
             found["outcomes"] = f" {' '.join(kept)} " if kept else None
         if self.verdict:
             variable, on = self.verdict

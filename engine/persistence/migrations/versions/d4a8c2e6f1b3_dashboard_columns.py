@@ -43,6 +43,14 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
         for name, columns in _INDEXES:
             batch_op.create_index(name, columns, unique=False)
+    op.create_index(
+        "ix_human_task_overdue",
+        "human_task",
+        ["due_at", "role", "assignee", "claimed_by"],
+        unique=False,
+        postgresql_where=sa.text("status = 'open'"),
+        sqlite_where=sa.text("status = 'open'"),
+    )
     _backfill()
 
 
@@ -100,6 +108,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_human_task_overdue", table_name="human_task")
     with op.batch_alter_table("process_record", schema=None) as batch_op:
         for name, _ in reversed(_INDEXES):
             batch_op.drop_index(name)
