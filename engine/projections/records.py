@@ -256,13 +256,14 @@ def sync(
     """The register's columns after a command."""
     for name in FILTER_COLUMNS:
         record.set(name, data.get(name))
+    outcomes_before = record.outcomes
     if columns is not None:
         for name, value in columns.values(data).items():
             record.set(name, value)
     record.set(
         "status", status_of(model, completed, completed_elements, active_elements, record.status)
     )
-    if columns is not None and columns.outcomes is not None and "outcomes" in record.changes:
+    if record.outcomes != outcomes_before:
         record.set("outcomes_quarter", quarter_of(at) if record.outcomes else None)
     if record.verdict and record.verdict_quarter is None:
         record.set("verdict_quarter", quarter_of(at))
