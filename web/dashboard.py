@@ -83,7 +83,10 @@ def _outcome_label(outcome: str) -> str:
 
 
 def _verdict_label(verdict: str) -> str:
-    return ui.enum_label("result", verdict)
+    label = ui.enum_label("result", verdict)
+    if label != verdict:
+        return label
+    return {"effective": _("Effective"), "ineffective": _("Ineffective")}.get(verdict, verdict)
 
 
 def _source_label(source: str) -> str:
@@ -101,7 +104,7 @@ def _figures(board: Dashboard) -> list[Figure]:
         Figure(
             "open_by_stage",
             _("Open improvements by stage"),
-            [_("Stage"), _("Open")],
+            [_("Stage"), _("Not yet closed")],
             [
                 [(stages.get(k, k), None), (board.open_by_stage[k], link)]
                 for k, link in zip(order, stage_links, strict=True)
@@ -109,7 +112,7 @@ def _figures(board: Dashboard) -> list[Figure]:
             _chart(
                 "bar",
                 [stages.get(k, k) for k in order],
-                [(_("Open"), [board.open_by_stage[k] for k in order], stage_links)],
+                [(_("Not yet closed"), [board.open_by_stage[k] for k in order], stage_links)],
             ),
             empty=not order,
         )

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -244,6 +244,10 @@ class PeriodReport:
     overdue_tasks: list[OverdueTasks]
     overdue_records: int
     totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
 
 
 def _by_source(rows: Iterable[tuple[str | None, str, int]]) -> dict[str, dict[str, int]]:
