@@ -287,6 +287,7 @@ class HumanTask(Base):
             "role",
             "assignee",
             "claimed_by",
+            "instance_id",
             postgresql_where=text("status = 'open'"),
             sqlite_where=text("status = 'open'"),
         ),
@@ -350,7 +351,8 @@ class Record(Base):
         Index("ix_process_record_cycle", "closed_quarter", "cycle_days"),
         Index("ix_process_record_outcomes", "outcomes_quarter", "outcomes"),
         Index("ix_process_record_verdict", "verdict_quarter", "verdict"),
-        Index("ix_process_record_gaps", "gaps"),
+        Index("ix_process_record_open_gaps", "closed_on", "gaps"),
+        Index("ix_process_record_open_due", "closed_on", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -33,7 +33,8 @@ _INDEXES = (
     ("ix_process_record_cycle", ["closed_quarter", "cycle_days"]),
     ("ix_process_record_outcomes", ["outcomes_quarter", "outcomes"]),
     ("ix_process_record_verdict", ["verdict_quarter", "verdict"]),
-    ("ix_process_record_gaps", ["gaps"]),
+    ("ix_process_record_open_gaps", ["closed_on", "gaps"]),
+    ("ix_process_record_open_due", ["closed_on", "due_on"]),
 )
 
 
@@ -46,7 +47,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_human_task_overdue",
         "human_task",
-        ["due_at", "role", "assignee", "claimed_by"],
+        ["due_at", "role", "assignee", "claimed_by", "instance_id"],
         unique=False,
         postgresql_where=sa.text("status = 'open'"),
         sqlite_where=sa.text("status = 'open'"),
