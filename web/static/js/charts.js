@@ -5,6 +5,7 @@
 (function () {
   "use strict";
   if (!window.Chart) { return; }
+  document.documentElement.classList.add("charts");
   var palette = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
   document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
     var spec;
