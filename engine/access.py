@@ -101,6 +101,7 @@ class Policy:
         self.approving = roles.with_power("approve_models") | {ADMIN}
         self.reading_models = self.auditing | self.approving | {MODELER}
         self.dashboard_landing = roles.with_power("land_on_dashboard")
+        self.managing_metrics = roles.with_power("manage_metrics") | {ADMIN}
 
     # ---- questions ----------------------------------------------------------------------
 
@@ -156,6 +157,9 @@ class Policy:
 
     def may_administer(self, actor: Actor) -> bool:
         return ADMIN in actor.roles
+
+    def may_manage_metrics(self, actor: Actor) -> bool:
+        return not actor.read_only and bool(self.managing_metrics & actor.roles)
 
     # ---- the same questions, refusing -------------------------------------------------------
 
@@ -229,6 +233,14 @@ class Policy:
                 "deploying without a draft is for administrators; modelers submit a draft "
                 "for approval",
                 reason="needs_admin",
+            )
+
+    def require_manage_metrics(self, actor: Actor) -> None:
+        if not self.may_manage_metrics(actor):
+            raise Forbidden(
+                "the metric catalogue and its history are kept by the roles the pack lets "
+                "manage metrics, and administrators",
+                reason="needs_metric_manager",
             )
 
     def require_administer(self, actor: Actor) -> None:

@@ -6,7 +6,7 @@ registered by name. The folder holds the diagrams (`*.bpmn`), one form per user 
 and `variables.json` (the process variables no form defines and how pages show
 them). The functions are what cannot be declared: service-task functions, prefills
 that read beyond the instance, checks that compare more than rows, the rule that
-starts a successor instance, and seed content (a metric catalogue, demo users).
+starts a successor instance, the data a scheduled review starts with, and seed content (a metric catalogue, demo users).
 
 A pack without any code is complete: a diagram with its forms runs as it is. The
 engine names no procedure; it asks the pack it was given.
@@ -18,6 +18,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -34,6 +35,8 @@ PrefillFunction = Callable[[Mapping[str, Any], Lookups], Any]
 CheckFunction = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, list[str]]]
 # The seed of the instance that follows a completed one (same process), or None.
 SuccessorRule = Callable[["Completed"], "dict[str, Any] | None"]
+# The initial data of the instance a review schedule starts for one period.
+ReviewRule = Callable[["ScheduledReview"], "dict[str, Any]"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,21 @@ class Completed:
     process_id: str
     data: Mapping[str, Any]
     record_number: str | None
+
+
+@dataclass(frozen=True)
+class ScheduledReview:
+    """What a review rule knows of the period a schedule starts an instance for."""
+
+    schedule_id: int
+    schedule_name: str
+    process_id: str
+    period_label: str
+    period_start: datetime
+    period_end: datetime
+    owner: str
+    process_owners: tuple[str, ...]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class Pack:
     prefills: Mapping[str, Prefill] = field(default_factory=dict)
     checks: Mapping[str, CheckFunction] = field(default_factory=dict)
     successor: SuccessorRule | None = None
+    review: ReviewRule | None = None
     catalogue: Sequence[MetricSeed] = ()
     demo_users: Sequence[DemoUser] = ()
 

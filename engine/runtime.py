@@ -8,7 +8,7 @@ method per use case and never see a session.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,16 +16,31 @@ from engine.access import Actor, Policy
 from engine.attachments.store import AttachmentStore
 from engine.clock import Clock, utcnow
 from engine.commands import deploy as deploying
-from engine.commands import drafts, migration, repair, setup, start, tasks, timers, users
+from engine.commands import (
+    drafts,
+    metrics,
+    migration,
+    repair,
+    schedules,
+    setup,
+    start,
+    tasks,
+    timers,
+    users,
+    worker,
+)
 from engine.commands.context import DEFAULT_SNAPSHOT_EVERY, CommandContext, Remembered
 from engine.commands.progress import CommandResult
 from engine.forms.library import FormLibrary
+from engine.metrics import importing
+from engine.notifications import notices
+from engine.notifications.delivery import Composer, plain_composer
 from engine.pack import DEFAULT_PACK, Pack, load
 from engine.persistence.database import Database
 from engine.persistence.instances import WorkflowCache
 from engine.queries.reader import Queries
 from engine.queries.views import DefinitionRow, view_of
-from engine.settings import Settings
+from engine.settings import Delivery, Settings
 from engine.workflow.serializer import StateSerializer
 
 
@@ -39,6 +54,8 @@ class Runtime:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         clock: Clock = utcnow,
         attachments: AttachmentStore | None = None,
+        timezone: str = "Asia/Shanghai",
+        delivery: Delivery | None = None,
     ) -> None:
         self.pack = pack or load(DEFAULT_PACK)
         self.attachments = attachments or Settings.from_env().attachment_store()
@@ -54,7 +71,11 @@ class Runtime:
             cache=cache if cache is not None else WorkflowCache(),
             serializer=StateSerializer(),
             snapshot_every=max(1, snapshot_every),
+            timezone=timezone,
+            delivery=delivery or Delivery(),
         )
+        # How notification messages are worded: the web app installs its translated one.
+        self.composer: Composer = plain_composer
         self.queries = Queries(db, self.pack, self.forms, self.policy, self.attachments)
 
     @classmethod
@@ -62,6 +83,8 @@ class Runtime:
         """The runtime of an installation: its database and pack (or `pack`, given)."""
         settings.prepare_sqlite_file()  # the folder it lies in, not the instance folder regardless
         options.setdefault("attachments", settings.attachment_store())
+        options.setdefault("timezone", settings.timezone)
+        options.setdefault("delivery", settings.delivery)
         return cls(Database(settings.database_url), pack or load(settings.pack), **options)
 
     @property
@@ -130,6 +153,30 @@ class Runtime:
     def deploy(self, actor: Actor, xml: bytes, filename: str) -> deploying.Deployed:
         return deploying.deploy(self.ctx, actor, xml, filename)
 
+    # ---- the metric catalogue and its history ---------------------------------------------
+
+    def create_metric(self, actor: Actor, code: str, values: Mapping[str, Any]) -> str:
+        return metrics.create_metric(self.ctx, actor, code, values)
+
+    def update_metric(self, actor: Actor, code: str, values: Mapping[str, Any]) -> None:
+        metrics.update_metric(self.ctx, actor, code, values)
+
+    def retire_metric(self, actor: Actor, code: str) -> None:
+        metrics.set_metric_active(self.ctx, actor, code, False)
+
+    def reactivate_metric(self, actor: Actor, code: str) -> None:
+        metrics.set_metric_active(self.ctx, actor, code, True)
+
+    def import_readings(
+        self, actor: Actor, rows: Iterable[Any], default_code: str | None = None
+    ) -> importing.Preview:
+        return metrics.import_readings(self.ctx, actor, rows, default_code)
+
+    def import_readings_file(
+        self, actor: Actor, content: bytes, filename: str, default_code: str | None = None
+    ) -> importing.Preview:
+        return metrics.import_file(self.ctx, actor, content, filename, default_code)
+
     # ---- setting a database up -------------------------------------------------------------------
 
     def init_database(self) -> list[DefinitionRow]:
@@ -158,3 +205,24 @@ class Runtime:
 
     def log_out_everywhere(self, user_id: int) -> None:
         users.log_out_everywhere(self.ctx, user_id)
+
+    # ---- the worker, review schedules, notifications ---------------------------------------------
+
+    def worker_pass(self, now: datetime | None = None) -> worker.PassResult:
+        """One pass of the worker (engine.commands.worker)."""
+        return worker.run_pass(self.ctx, self.composer, now)
+
+    def start_due_reviews(self, now: datetime | None = None) -> list[int]:
+        return schedules.start_due_reviews(self.ctx, now)
+
+    def save_schedule(self, actor: Actor, schedule_id: int | None, values: dict[str, Any]) -> int:
+        return schedules.save_schedule(self.ctx, actor, schedule_id, values)
+
+    def set_schedule_active(self, actor: Actor, schedule_id: int, active: bool) -> None:
+        schedules.set_active(self.ctx, actor, schedule_id, active)
+
+    def mark_notifications_read(self, actor: Actor, ids: list[int] | None = None) -> int:
+        return notices.mark_read(self.ctx, actor, ids)
+
+    def set_my_email(self, actor: Actor, email: Any, notifications: bool) -> None:
+        notices.set_my_email(self.ctx, actor, email, notifications)

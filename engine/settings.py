@@ -28,6 +28,18 @@ reads os.environ for its configuration.
   the most bytes of files one task's submission may carry. A request carrying files
   may be as large as their total allows (base64 in JSON: a third more), whatever
   `CSI_MAX_REQUEST_BYTES` says.
+
+Notifications (the worker delivers them; see engine.notifications):
+- `SMTP_HOST` (none: no e-mail, notifications are shown in the app only), `SMTP_PORT`
+  (default 587 with STARTTLS, 465 with SSL, else 25), `SMTP_STARTTLS` / `SMTP_SSL`
+  (`1`/`true` to use it), `SMTP_USER`, `SMTP_PASSWORD`, `SMTP_FROM` (default
+  `csi@<host>`), `SMTP_TIMEOUT` (seconds, default 10);
+- `CSI_BASE_URL`: how people reach the app, for the links in messages (default
+  `http://127.0.0.1:<PORT>`);
+- `CSI_WEBHOOK_URL`: a JSON POST per notification (e.g. a chat robot), none by
+  default; `CSI_WEBHOOK_TIMEOUT` (seconds, default 10);
+- `CSI_NOTIFY_MAX_ATTEMPTS`: tries per channel before giving up (default 5), with
+  waits of 1, 2, 4, 8 … minutes between them.
 """
 
 from __future__ import annotations
@@ -74,6 +86,70 @@ def secret_key_problem(key: str | None) -> str | None:
     return None
 
 
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, default: float, least: float) -> float:
+    text = env.get(name) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise ValueError(f"{name} must be a number of at least {least:g}, not {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where and how notifications go out; without an SMTP host and a webhook URL they
+    stay in the app."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "csi@localhost"
+    smtp_timeout: float = 10.0
+    base_url: str = "http://127.0.0.1:5000"
+    webhook_url: str | None = None
+    webhook_timeout: float = 10.0
+    max_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], port: int) -> Delivery:
+        host = env.get("SMTP_HOST") or None
+        starttls = (env.get("SMTP_STARTTLS") or "").lower() in _TRUE
+        ssl = (env.get("SMTP_SSL") or "").lower() in _TRUE
+        if starttls and ssl:
+            raise ValueError("set SMTP_STARTTLS or SMTP_SSL, not both")
+        smtp_port = env.get("SMTP_PORT") or ("465" if ssl else "587" if starttls else "25")
+        if not smtp_port.isdigit():
+            raise ValueError(f"SMTP_PORT must be a port number, not {smtp_port!r}")
+        webhook = env.get("CSI_WEBHOOK_URL") or None
+        if webhook is not None and not webhook.startswith(("http://", "https://")):
+            raise ValueError(f"CSI_WEBHOOK_URL must be an http(s) URL, not {webhook!r}")
+        attempts = env.get("CSI_NOTIFY_MAX_ATTEMPTS") or "5"
+        if not attempts.isdigit() or int(attempts) < 1:
+            raise ValueError(f"CSI_NOTIFY_MAX_ATTEMPTS must be at least 1, not {attempts!r}")
+        return cls(
+            smtp_host=host,
+            smtp_port=int(smtp_port),
+            smtp_starttls=starttls,
+            smtp_ssl=ssl,
+            smtp_user=env.get("SMTP_USER") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_from=env.get("SMTP_FROM") or f"csi@{host or 'localhost'}",
+            smtp_timeout=_number(env, "SMTP_TIMEOUT", 10.0, 0.1),
+            base_url=(env.get("CSI_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            webhook_url=webhook,
+            webhook_timeout=_number(env, "CSI_WEBHOOK_TIMEOUT", 10.0, 0.1),
+            max_attempts=int(attempts),
+        )
+
+
 def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name) or default
     if not all(_LIMIT.match(part) for part in re.split(r"[;,]", value)):
@@ -105,6 +181,7 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     attachments_dir: Path | None = None  # None: `attachments` in the instance folder
     attachment_limits: Limits = field(default_factory=Limits)
+    delivery: Delivery = Delivery()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +228,7 @@ class Settings:
             ratelimit_storage=env.get("CSI_RATELIMIT_STORAGE") or "memory://",
             proxies=int(proxies),
             max_request_bytes=int(max_request),
+            delivery=Delivery.from_env(env, int(port)),
         )
 
     def attachment_store(self) -> AttachmentStore:

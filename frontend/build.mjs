@@ -1,4 +1,5 @@
-// Builds web/static/vendor/modeler/ from the npm packages pinned in package-lock.json:
+// Builds web/static/vendor/modeler/ and web/static/vendor/chartjs/ from the npm packages
+// pinned in package-lock.json. The modeler:
 // modeler.js (one minified IIFE), modeler.css (the packages' stylesheets with their
 // fonts), VERSIONS.json and the licences of every package the bundle contains.
 // Run through `make frontend` (npm ci first); the output is committed so that the app
@@ -29,7 +30,10 @@ function lockedVersion(name) {
 }
 
 // The packages the page is built from, at the versions npm ci installed.
-const direct = Object.keys(manifest.dependencies).filter((name) => !name.startsWith('bpmnlint-plugin-'));
+// Chart.js is copied on its own (below), not bundled into the modeler.
+const separate = new Set([ 'chart.js' ]);
+const direct = Object.keys(manifest.dependencies)
+  .filter((name) => !name.startsWith('bpmnlint-plugin-') && !separate.has(name));
 const versions = Object.fromEntries(direct.map((name) => [ name, lockedVersion(name) ]));
 
 // bpmnlint reads its configuration in Node; the browser gets it compiled to a module
@@ -150,3 +154,29 @@ await writeFile(path.join(out, 'VERSIONS.json'), JSON.stringify({
 }, null, 2) + '\n');
 
 console.log(`built ${path.relative(root, out)}: ${bundled.size} packages`);
+
+// Chart.js for the metric and dashboard charts: its own UMD build, copied as published
+// (it already contains @kurkle/color), with both licences and the versions.
+const chartOut = path.join(root, 'web', 'static', 'vendor', 'chartjs');
+const chartPackages = [ 'chart.js', '@kurkle/color' ];
+await rm(chartOut, { recursive: true, force: true });
+await mkdir(path.join(chartOut, 'LICENSES'), { recursive: true });
+const chartDist = path.join(root, 'node_modules', 'chart.js', 'dist', 'chart.umd.min.js');
+const chartScript = (await readFile(chartDist, 'utf8')).replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n');
+await writeFile(path.join(chartOut, 'chart.umd.min.js'), chartScript);
+const chartLicences = {};
+for (const name of chartPackages) {
+  const folder = path.join(root, 'node_modules', name);
+  const pkg = JSON.parse(await readFile(path.join(folder, 'package.json'), 'utf8'));
+  const file = (await readdir(folder)).find((f) => /^(licen[sc]e|copying)(\.(md|txt))?$/i.test(f));
+  if (!file) {
+    throw new Error(`${name} has no licence file`);
+  }
+  await copyFile(path.join(folder, file), path.join(chartOut, 'LICENSES', `${name.replace('/', '__')}.txt`));
+  chartLicences[name] = { version: pkg.version, license: pkg.license };
+}
+await writeFile(path.join(chartOut, 'VERSIONS.json'), JSON.stringify({
+  built_from: { 'chart.js': lockedVersion('chart.js') },
+  bundled: chartLicences
+}, null, 2) + '\n');
+console.log(`built ${path.relative(root, chartOut)}: chart.js@${lockedVersion('chart.js')}`);

@@ -9,6 +9,7 @@ What cannot be declared there is registered here, by name, on `PACK`:
 - `prefills`: prefills that read beyond the task's data (the metric catalogue, the
   latest recorded values);
 - `cycles.next_cycle`: 4.8, closing with `next_cycle` starts the next improvement;
+- `cycles.scheduled_review`: 2.5.1, what a periodic review schedule starts with;
 - `catalogue`, `demo`: what a new installation and a demo start from.
 
 The engine knows nothing else of this procedure.
@@ -27,6 +28,7 @@ PACK = Pack(
     services=services.REGISTRY,
     prefills=prefills.REGISTRY,
     successor=cycles.next_cycle,
+    review=cycles.scheduled_review,
     catalogue=catalogue.METRICS,
     demo_users=demo.USERS,
 )

@@ -153,6 +153,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             replace(settings, database_url=app.config["DATABASE_URL"]), pack, **options
         )
     app.extensions["csi"] = Backend(runtime)
+    from web.notifications import composer
+
+    runtime.composer = composer(app)
 
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
@@ -172,8 +175,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         inbox,
         inputs,
         instances,
+        metrics,
         modeler,
         models,
+        notifications,
+        schedules,
         security,
         tasks,
         ui,
@@ -195,6 +201,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         modeler.bp,
         attachments.bp,
         dashboard.bp,
+        metrics.bp,
+        schedules.bp,
+        notifications.bp,
     ):
         app.register_blueprint(blueprint)
     errors.register(app)
@@ -218,7 +227,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def start_embedded_worker(app: Flask) -> threading.Thread:
-    """`make run` serves and fires timers from one command: a daemon thread polls."""
+    """`make run` serves and runs the worker from one command: a daemon thread runs its
+    pass (engine.commands.worker) every interval."""
     runtime = app.extensions["csi"].runtime
     interval = float(app.config["WORKER_INTERVAL"])
     stop = threading.Event()
@@ -226,11 +236,11 @@ def start_embedded_worker(app: Flask) -> threading.Thread:
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                runtime.fire_due_timers()
-            except Exception:  # keep polling: one bad instance must not stop timers
-                app.logger.exception("timer pass failed")
+                runtime.worker_pass()
+            except Exception:  # keep polling: one bad instance must not stop the worker
+                app.logger.exception("worker pass failed")
 
-    thread = threading.Thread(target=loop, name="csi-timers", daemon=True)
+    thread = threading.Thread(target=loop, name="csi-worker", daemon=True)
     thread.start()
     app.extensions["csi_worker_stop"] = stop
     return thread

@@ -11,6 +11,7 @@ from flask_login import current_user
 from engine import passwords
 from engine.commands import users
 from engine.errors import ValidationFailed
+from engine.notifications.notices import INVALID_EMAIL
 from web import backend, ui
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,6 +40,7 @@ def _error_text(code: str) -> str:
         users.UNKNOWN_ROLE: _("Choose roles from the list."),
         users.OWN_ADMIN_ROLE: _("You cannot remove your own administrator role."),
         users.OWN_ACTIVE: _("You cannot deactivate yourself."),
+        INVALID_EMAIL: _("Enter an e-mail address such as name@example.com."),
     }.get(code, code)
 
 
@@ -59,6 +61,7 @@ def _posted() -> dict[str, Any]:
         "roles": request.form.getlist("roles"),
         "active": request.form.get("active") == "on",
         "password": request.form.get("password", ""),
+        "email": request.form.get("email", "").strip(),
     }
 
 
@@ -92,7 +95,9 @@ def user_list() -> Any:
 @bp.route("/users/new", methods=["GET", "POST"])
 def user_new() -> Any:
     if request.method == "GET":
-        return _render({"username": "", "display_name": "", "roles": [], "active": True})
+        return _render(
+            {"username": "", "display_name": "", "roles": [], "active": True, "email": ""}
+        )
     values = _posted()
     try:
         backend().runtime.create_user(current_user.actor, **values)
@@ -110,6 +115,7 @@ def user_edit(user_id: int) -> Any:
         "display_name": user.display_name,
         "roles": list(user.roles),
         "active": user.active,
+        "email": user.email or "",
     }
     if request.method == "GET":
         return _render(stored, user_id)
@@ -122,6 +128,7 @@ def user_edit(user_id: int) -> Any:
             roles=values["roles"],
             active=values["active"],
             password=values["password"] or None,
+            email=values["email"],
         )
     except ValidationFailed as exc:
         return _render(values, user_id, errors=exc.details, status=422)

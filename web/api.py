@@ -374,6 +374,102 @@ def metrics() -> Any:
     return jsonify(backend().queries.readings(actor(), request.args.get("code")))
 
 
+# ---- the metric catalogue and its history ----------------------------------------------------
+
+
+def _active_arg() -> bool | None:
+    status = request.args.get("status", "")
+    if status not in ("", "active", "retired"):
+        raise ValidationFailed("status is active or retired", {"status": ["unknown_choice"]})
+    return {"active": True, "retired": False}.get(status)
+
+
+@bp.get("/metrics/catalogue")
+@token_required
+def metric_catalogue() -> Any:
+    found = backend().queries.metrics(actor(), _active_arg(), request.args.get("category") or None)
+    return jsonify([m.as_dict() for m in found])
+
+
+@bp.post("/metrics/catalogue")
+@token_required
+def create_metric() -> Any:
+    body = json_body()
+    code = backend().runtime.create_metric(actor(), str(body.get("code") or ""), body)
+    return jsonify(backend().queries.metric(actor(), code).as_dict()), 201
+
+
+@bp.put("/metrics/catalogue/<code>")
+@token_required
+def update_metric(code: str) -> Any:
+    backend().runtime.update_metric(actor(), code, json_body())
+    return jsonify(backend().queries.metric(actor(), code).as_dict())
+
+
+@bp.post("/metrics/catalogue/<code>/retire")
+@token_required
+def retire_metric(code: str) -> Any:
+    backend().runtime.retire_metric(actor(), code)
+    return jsonify(backend().queries.metric(actor(), code).as_dict())
+
+
+@bp.post("/metrics/catalogue/<code>/reactivate")
+@token_required
+def reactivate_metric(code: str) -> Any:
+    backend().runtime.reactivate_metric(actor(), code)
+    return jsonify(backend().queries.metric(actor(), code).as_dict())
+
+
+@bp.get("/metrics/<code>/history")
+@token_required
+def metric_history(code: str) -> Any:
+    history = backend().queries.metric_history(actor(), code)
+    return jsonify(
+        {
+            "metric": history.metric.as_dict(),
+            "readings": [
+                {
+                    "period": r.period,
+                    "value": r.value,
+                    "recorded_by": r.recorded_by,
+                    "recorded_at": r.recorded_at.isoformat(),
+                    "instance_id": r.instance_id,
+                    "record_number": r.record_number,
+                }
+                for r in history.readings
+            ],
+            "bands": [
+                {
+                    "number": b.number,
+                    "instance_id": b.instance_id,
+                    "status": b.status,
+                    "baseline": b.baseline,
+                    "target": b.target,
+                }
+                for b in history.bands
+            ],
+        }
+    )
+
+
+@bp.post("/metrics/import")
+@token_required
+def import_metric_values() -> Any:
+    """A CSV or xlsx file (multipart `file`), optionally for one metric (`code`): with
+    `dry_run=1` the preview, else recorded (all rows or none; 422 names each wrong row)."""
+    backend().policy.require_manage_metrics(actor())
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed("send the file as multipart field 'file'", {"file": ["required"]})
+    content, filename = upload.read(), upload.filename or "import.csv"
+    code = (request.form.get("code") or request.args.get("code") or "").strip() or None
+    if request.args.get("dry_run") in ("1", "true"):
+        preview = backend().queries.preview_import(actor(), content, filename, code)
+        return jsonify(preview.as_dict())
+    recorded = backend().runtime.import_readings_file(actor(), content, filename, code)
+    return jsonify(recorded.as_dict()), 201
+
+
 @bp.errorhandler(404)
 def _not_found(exc: Any) -> Any:
     raise NotFound("no such resource")

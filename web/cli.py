@@ -9,6 +9,7 @@ import getpass
 import hashlib
 import json
 import os
+import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -134,24 +135,45 @@ def serve(port: int | None, host: str, no_worker: bool) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="one pass, then exit")
-@click.option("--interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="seconds between passes"
+)
 @click.option(
     "--now",
     "as_of",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
     default=None,
-    help="fire what is due at this time (UTC unless it names a zone) instead of the clock's",
+    help="run the pass as at this time (UTC unless it names a zone) instead of the clock's",
 )
 def worker(once: bool, interval: float, as_of: datetime | None) -> None:
-    """Fire due timers (several workers may run against one PostgreSQL)."""
-    rt = runtime()
+    """Run the worker: a pass every --interval seconds (or one with --once).
+
+    \b
+    Each pass, in this order:
+    1. fires the timers that are due (re-checks, waits in the diagrams);
+    2. starts due periodic reviews: one improvement per period of each active
+       schedule (Periodic reviews page), exactly once even with several workers;
+    3. adds notifications of tasks due tomorrow and of tasks overdue (once each);
+    4. delivers pending notifications by e-mail (SMTP_HOST …) and webhook
+       (CSI_WEBHOOK_URL), retrying failures with growing waits.
+
+    Several workers may run against one PostgreSQL database: they share the work
+    through row locks and unique keys."""
+    from web import create_app
+
+    # The app words the messages (its translations); it serves no request here, so a
+    # key of its own signs nothing anyone holds.
+    app = create_app({"EMBEDDED_WORKER": False, "SECRET_KEY": secrets.token_hex(32)})
+    rt = app.extensions["csi"].runtime
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     while True:
-        moved = rt.fire_due_timers(as_of)
-        if moved or once:
-            click.echo(f"timers fired in {len(moved)} instance(s): {moved}")
+        result = rt.worker_pass(as_of)
+        if result.busy or result.failed_steps or once:
+            click.echo(result.summary())
         if once:
+            if result.failed_steps:
+                sys.exit(1)
             return
         time.sleep(interval)
 

@@ -47,6 +47,9 @@ def _reader_message(exc: DomainError) -> str:
         "needs_model_reader": lambda: _(
             "The procedure's versions and drafts are for modelers, approvers and auditors."
         ),
+        "needs_metric_manager": lambda: _(
+            "The metric catalogue is kept by the improvement owner and administrators."
+        ),
         "draft_of_another": lambda: _("Only the author changes a draft."),
         "draft_unchanged": lambda: _("The draft changes nothing: there is nothing to approve."),
         "draft_lint_errors": lambda: _("The draft has lint errors; fix them before submitting."),

@@ -85,10 +85,12 @@ def _number(number: str) -> str:
 @bp.get("/<number>")
 @login_required
 def show(number: str) -> Any:
-    doc = backend().queries.record_document(current_user.actor, _number(number))
+    queries = backend().queries
+    doc = queries.record_document(current_user.actor, _number(number))
     return render_template(
         "improvements/record.html",
         doc=doc,
+        attached=queries.evidence.attachments_of(current_user.actor, doc.number),
         body=Markup(record_fragment(doc, _locale())),  # noqa: S704 - autoescaped by its template
     )
 

@@ -33,6 +33,7 @@ from engine.persistence.instances import WorkflowCache
 from engine.persistence.models import MetricValue, table
 from engine.persistence.numbering import next_number
 from engine.services import ServiceCall
+from engine.settings import Delivery
 from engine.workflow import stepping
 from engine.workflow.parsing import ParsedSpecs
 from engine.workflow.serializer import StateSerializer
@@ -65,6 +66,10 @@ class CommandContext:
     cache: WorkflowCache[Remembered] = field(default_factory=WorkflowCache)
     serializer: StateSerializer = field(default_factory=StateSerializer)
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
+    # The installation's zone (calendar periods of review schedules) and where
+    # notifications go out.
+    timezone: str = "Asia/Shanghai"
+    delivery: Delivery = field(default_factory=Delivery)
 
 
 @dataclass

@@ -144,6 +144,7 @@ def record_progress(
         now,
         task_id if type_ == "task_completed" else None,
         migrated=migrated,
+        actor=actor.username,
     )
     if seen.completed:
         instance.status = "completed"

@@ -109,11 +109,15 @@ def seed_demo_users(session: Session, pack: Pack) -> list[str]:
     development only, and refused at sign-in in production."""
     existing = set(session.scalars(select(User.username)))
     demo_hash = passwords.hash_password(DEMO_PASSWORD)
-    return [
-        _put_user(session, pack, demo.username, demo_hash, demo.roles, demo.display_name).username
-        for demo in pack.demo_users
-        if demo.username not in existing
-    ]
+    added = []
+    for demo in pack.demo_users:
+        if demo.username in existing:
+            continue
+        user = _put_user(session, pack, demo.username, demo_hash, demo.roles, demo.display_name)
+        # A reserved domain (RFC 2606): mail to it goes nowhere real.
+        user.email = f"{demo.username}@example.com"
+        added.append(user.username)
+    return added
 
 
 def fresh_demo_database(url: str, pack: Pack) -> Database:

@@ -27,6 +27,7 @@ from engine import passwords
 from engine.access import Actor
 from engine.commands.context import CommandContext
 from engine.errors import NotFound, ValidationFailed
+from engine.notifications.notices import clean_email
 from engine.persistence.models import EndedSession, User
 from engine.roles import ADMIN, RoleBook
 
@@ -89,6 +90,7 @@ def create_user(
     roles: Iterable[str],
     active: bool,
     password: str,
+    email: str | None = None,
 ) -> int:
     """A new user; returns its id."""
     ctx.policy.require_administer(actor)
@@ -104,8 +106,10 @@ def create_user(
         display_name = _check_display_name(display_name, errors)
         ordered = ordered_roles(ctx.pack.roles, roles, errors)
         _check_password(password, username, True, errors)
+        address = clean_email(email, errors)
         _raise_if(errors)
         user = User(
+            email=address,
             username=username,
             display_name=display_name or username,
             password_hash=passwords.hash_password(password),
@@ -126,10 +130,17 @@ def update_user(
     roles: Iterable[str],
     active: bool,
     password: str | None = None,
+    email: str | None = None,
 ) -> None:
+    """Change a user; `email` None keeps the address, "" removes it."""
     ctx.policy.require_administer(actor)
     with ctx.db.transaction() as session:
         _update(session, ctx.pack.roles, actor, user_id, display_name, roles, active, password)
+        if email is not None:
+            errors: dict[str, list[str]] = {}
+            address = clean_email(email, errors)
+            _raise_if(errors)
+            session.execute(update(User).where(User.id == user_id).values(email=address))
 
 
 def _update(

@@ -34,10 +34,14 @@ def users_by_role(session: Session) -> Callable[[str | None], list[Option]]:
 
 
 def catalogue_options(session: Session) -> Callable[[], list[Option]]:
+    """The active metrics: a retired one is no longer offered (its history stays)."""
+
     def options() -> list[Option]:
         return [
             (m.code, f"{m.code} {m.name_zh} / {m.name_en} ({m.unit})")
-            for m in session.scalars(select(Metric).order_by(Metric.code))
+            for m in session.scalars(
+                select(Metric).where(Metric.active.is_(True)).order_by(Metric.code)
+            )
         ]
 
     return options

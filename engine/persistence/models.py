@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -119,6 +120,10 @@ class User(Base):
     # Sessions and API tokens carry it; bumping it (password change, deactivation,
     # "log out everywhere") ends every one issued before.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where notifications are mailed, and whether the person wants them by e-mail at all
+    # (they are shown in the app either way).
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
@@ -291,6 +296,13 @@ class HumanTask(Base):
             postgresql_where=text("status = 'open'"),
             sqlite_where=text("status = 'open'"),
         ),
+        # The worker's look for tasks due tomorrow or overdue.
+        Index(
+            "ix_human_task_due",
+            "due_at",
+            postgresql_where=text("status = 'open' AND due_at IS NOT NULL"),
+            sqlite_where=text("status = 'open' AND due_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
@@ -389,7 +401,8 @@ class Record(Base):
 
 
 class Metric(Base):
-    """Catalogue of metrics (度量项) with unit and direction."""
+    """Catalogue of metrics (度量项) with unit and direction. A retired metric is never
+    deleted: its readings and the improvements that used it keep pointing at it."""
 
     __tablename__ = "metric"
 
@@ -400,6 +413,8 @@ class Metric(Base):
     unit: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
     method: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
 class MetricValue(Base):
@@ -419,6 +434,90 @@ class MetricValue(Base):
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
     recorded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewSchedule(Base):
+    """A periodic review (2.5.1 定期进行服务改进评审): the worker starts `process_id`
+    once per period of `recurrence` (an ISO 8601 repeating interval), on behalf of
+    `owner`, with the process owners it names."""
+
+    __tablename__ = "review_schedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    process_id: Mapped[str] = mapped_column(String(128))
+    # As the administrator chose it: a named period (monthly, quarterly, yearly) or
+    # the repeating interval itself; `recurrence` is always the interval.
+    period: Mapped[str] = mapped_column(String(128))
+    recurrence: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(64))
+    process_owners: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Why the last start failed (the owner left, the process is gone), for the admin page.
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReviewRun(Base):
+    """One period of one schedule that has its improvement: the unique key is what
+    makes the start happen once, however many workers try at the same moment."""
+
+    __tablename__ = "review_run"
+    __table_args__ = (UniqueConstraint("schedule_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("review_schedule.id"))
+    period_start: Mapped[datetime] = mapped_column()
+    period_label: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id"), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """The outbox: written in the transaction of the command (or worker pass) that has
+    something to tell, delivered afterwards by the worker. One row per recipient; each
+    channel (e-mail, webhook) has its own state: pending, sent, failed (gave up after
+    the last try) or off (not configured, opted out, no address)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("task_id", "kind", "recipient", name="uq_notification_once"),
+        Index("ix_notification_recipient", "recipient", "created_at"),
+        Index(
+            "ix_notification_email_due",
+            "email_next_at",
+            postgresql_where=text("email_status = 'pending'"),
+            sqlite_where=text("email_status = 'pending'"),
+        ),
+        Index(
+            "ix_notification_webhook_due",
+            "webhook_next_at",
+            postgresql_where=text("webhook_status = 'pending'"),
+            sqlite_where=text("webhook_status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # task_arrived | due_tomorrow | overdue
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    instance_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    link: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    email_status: Mapped[str] = mapped_column(String(16), default="pending")
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    email_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    email_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_status: Mapped[str] = mapped_column(String(16), default="pending")
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    webhook_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    webhook_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Counter(Base):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import plain
 from engine.forms.versions import VersionForms
+from engine.notifications import outbox
 from engine.persistence.database import Writes
 from engine.persistence.instances import HUMAN_TASK, UPDATE_TASK
 from engine.roles import RoleBook
@@ -105,11 +106,12 @@ def sync_tasks(
     completed: str | None,
     *,
     migrated: bool = False,
+    actor: str | None = None,
 ) -> None:
-    """Open a row for each task that became ready; cancel the rows of tasks that went
-    away without being completed. After a migration, a task that stays open may now be
-    another element, with another name or in another lane: its row is written anew
-    (claims stay)."""
+    """Open a row for each task that became ready, and tell its people (the outbox, in
+    the same transaction); cancel the rows of tasks that went away without being
+    completed. After a migration, a task that stays open may now be another element,
+    with another name or in another lane: its row is written anew (claims stay)."""
     still_open = set(seen.open_tasks)
     gone = sorted(was_open - still_open - ({completed} if completed else set()))
     writes = Writes.of(session)
@@ -117,7 +119,10 @@ def sync_tasks(
         writes.add(_CANCEL_TASKS, {"ids": gone, "at": now})
     fresh = [t for t in seen.ready if str(t.id) not in was_open]
     if fresh:
-        writes.add(_INSERT_TASKS, [rows.values(instance_id, t, now) for t in fresh])
+        opened = [rows.values(instance_id, t, now) for t in fresh]
+        writes.add(_INSERT_TASKS, opened)
+        for statement, params in outbox.task_arrived(session, opened, actor):
+            writes.add(statement, params)
     if migrated:
         for task in seen.ready:
             if str(task.id) in was_open:

@@ -21,13 +21,16 @@ from engine.documents import register as register_document
 from engine.documents.record import RecordDocument, record_document
 from engine.errors import Forbidden, NotFound
 from engine.forms.library import FormLibrary
+from engine.metrics import importing
 from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
 from engine.queries import dashboard as figures
+from engine.queries import metrics as catalogue
 from engine.queries.evidence import EvidenceQueries
 from engine.queries.models import ModelQueries
+from engine.queries.notifications import NotificationQueries
 from engine.queries.register import RegisterFilter, RegisterPage
 from engine.queries.views import DefinitionRow, InstanceRow, TaskRow, UserRow
 from engine.workflow import definitions
@@ -51,6 +54,7 @@ class Queries:
         self.dictionary = DataDictionary(pack, forms)
         self.models = ModelQueries(db, pack, forms, policy)
         self.evidence = EvidenceQueries(self, attachments)
+        self.notifications = NotificationQueries(db, policy)
         self._latest_lock = threading.Lock()
 
     # ---- inbox and tasks ----------------------------------------------------------------------
@@ -370,6 +374,54 @@ class Queries:
             ids = sorted({r["instance_id"] for r in found if r["instance_id"] is not None})
             readable = self._readable_ids(session, actor, ids)
             return [r for r in found if r["instance_id"] is None or r["instance_id"] in readable]
+
+    # ---- the metric catalogue ---------------------------------------------------------------------
+
+    def metrics(
+        self, actor: Actor, active: bool | None = None, category: str | None = None
+    ) -> list[catalogue.MetricRow]:
+        """The catalogue, for everyone signed in."""
+        with self.db.sessions() as session:
+            return catalogue.catalogue(session, active, category)
+
+    def metric(self, actor: Actor, code: str) -> catalogue.MetricRow:
+        with self.db.sessions() as session:
+            found = catalogue.metric(session, code)
+        if found is None:
+            raise NotFound(f"no metric {code}")
+        return found
+
+    def metric_history(self, actor: Actor, code: str) -> catalogue.MetricHistory:
+        """A metric's readings and the improvements' baselines and targets, of those
+        improvements the actor may read (imported readings are everyone's)."""
+        with self.db.sessions() as session:
+            found = catalogue.metric(session, code)
+            if found is None:
+                raise NotFound(f"no metric {code}")
+            readings = catalogue.readings(session, code)
+            bands = catalogue.bands(session, code)
+            if not self.policy.may_read_all(actor):
+                ids = {r.instance_id for r in readings if r.instance_id is not None}
+                readable = self._readable_ids(
+                    session, actor, sorted(ids | {b.instance_id for b in bands})
+                )
+                readings = [
+                    r for r in readings if r.instance_id is None or r.instance_id in readable
+                ]
+                bands = [b for b in bands if b.instance_id in readable]
+        return catalogue.MetricHistory(found, readings, bands)
+
+    def preview_import(
+        self, actor: Actor, content: bytes, filename: str, default_code: str | None
+    ) -> importing.Preview:
+        """The file's rows with their parsed values and errors; nothing recorded."""
+        self.policy.require_manage_metrics(actor)
+        try:
+            rows = importing.read_table(content, filename)
+        except importing.FileRefused as exc:
+            return importing.refused(exc.problem)
+        with self.db.sessions() as session:
+            return catalogue.check_import(session, rows, default_code)
 
     # ---- users ------------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ def user_row(user: User) -> UserRow:
         user.locale,
         user.created_at,
         user.session_generation or 0,
+        user.email,
+        bool(user.email_notifications),
     )
 
 

@@ -145,6 +145,8 @@ class UserRow:
     locale: str | None
     created_at: datetime
     generation: int = 0  # of its sessions and tokens (engine.commands.users)
+    email: str | None = None
+    email_notifications: bool = True
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

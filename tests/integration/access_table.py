@@ -17,7 +17,8 @@ having taken part (except the participating process owner).
 - admin: the user list (the API has no admin endpoint: the `/admin/users` page);
 - models: the procedure's versions and drafts;
 - draft: a draft of a change to the procedure;
-- approve: a draft by `owner`, submitted just before, deployed as the next version.
+- approve: a draft by `owner`, submitted just before, deployed as the next version;
+- metrics: a new metric in the catalogue (editing, retiring and importing ask the same).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ACTIONS = (
     "models",
     "draft",
     "approve",
+    "metrics",
 )
 
 A = "allowed"
@@ -67,17 +69,17 @@ WHO: dict[str, Who] = {
 
 # fmt: off
 TABLE: dict[str, tuple[str | int, ...]] = {
-    #                          start claim complete read history verify replay migrate deploy admin models draft approve
-    "ImprovementOwner":         (A,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F),
-    "ImprovementManager":       (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    A),
-    "ProcessOwner-participant": (F,   A,    A,       A,   A,      F,     F,     F,      F,     F,    F,     F,    F),
-    "ProcessOwner-other":       (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
-    "ChangeManager":            (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
-    "ChangeAdvisoryBoard":      (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
-    "ChangeImplementer":        (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F),
-    "Auditor":                  (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F),
-    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      F,     F,    A,     A,    F),
-    "Admin":                    (A,   F,    F,       A,   A,      A,     A,     A,      A,     A,    A,     A,    A),
+    #                          start claim complete read history verify replay migrate deploy admin models draft approve metrics
+    "ImprovementOwner":         (A,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F,     A),
+    "ImprovementManager":       (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    A,     F),
+    "ProcessOwner-participant": (F,   A,    A,       A,   A,      F,     F,     F,      F,     F,    F,     F,    F,     F),
+    "ProcessOwner-other":       (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F,     F),
+    "ChangeManager":            (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F,     F),
+    "ChangeAdvisoryBoard":      (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F,     F),
+    "ChangeImplementer":        (F,   F,    F,       N,   N,      F,     F,     F,      F,     F,    F,     F,    F,     F),
+    "Auditor":                  (F,   F,    F,       A,   A,      A,     A,     F,      F,     F,    A,     F,    F,     F),
+    "Modeler":                  (F,   F,    F,       N,   N,      F,     F,     A,      F,     F,    A,     A,    F,     F),
+    "Admin":                    (A,   F,    F,       A,   A,      A,     A,     A,      A,     A,    A,     A,    A,     A),
 }
 # fmt: on
 

@@ -27,6 +27,7 @@ from engine.persistence.models import (
     Event,
     HumanTask,
     Instance,
+    Metric,
     ModelEvent,
     ProcessDefinition,
     User,
@@ -154,7 +155,8 @@ def world(
 
 @dataclass(frozen=True)
 class Footprint:
-    """What any command writes: events, claims, definitions, instances, users."""
+    """What any command writes: events, claims, definitions, instances, users, drafts,
+    the procedure's log, metrics."""
 
     events: int
     claims: int
@@ -163,6 +165,7 @@ class Footprint:
     users: int
     drafts: int
     model_log: int
+    metrics: int
 
 
 def footprint(db: Database) -> Footprint:
@@ -178,6 +181,7 @@ def footprint(db: Database) -> Footprint:
             count(User),
             count(Draft),
             count(ModelEvent),
+            count(Metric),
         )
 
 
@@ -314,6 +318,21 @@ def _engine_approve(rt: Runtime, w: World) -> None:
     assert draft_status(rt.db, w.draft_id) == ("approved", approved.version)
 
 
+NEW_METRIC = {
+    "code": "ACCESS_PROBE",
+    "name_zh": "访问探针",
+    "name_en": "Access probe",
+    "category": "quality",
+    "unit": "%",
+    "direction": "higher_better",
+}
+
+
+def _engine_metrics(rt: Runtime, w: World) -> None:
+    assert rt.create_metric(w.actor, "ACCESS_PROBE", NEW_METRIC) == "ACCESS_PROBE"
+    assert rt.queries.metric(w.actor, "ACCESS_PROBE").active
+
+
 ENGINE: dict[str, Callable[[Runtime, World], None]] = {
     "start": _engine_start,
     "claim": _engine_claim,
@@ -328,6 +347,7 @@ ENGINE: dict[str, Callable[[Runtime, World], None]] = {
     "models": _engine_models,
     "draft": _engine_draft,
     "approve": _engine_approve,
+    "metrics": _engine_metrics,
 }
 
 
@@ -383,6 +403,9 @@ def _api(client: FlaskClient, app: Any, w: World, action: str) -> tuple[int, Any
             headers=headers,
         ),
         "approve": lambda: client.post(f"/api/v1/drafts/{w.draft_id}/approve", headers=headers),
+        "metrics": lambda: client.post(
+            "/api/v1/metrics/catalogue", json=NEW_METRIC, headers=headers
+        ),
     }
     response = requests[action]()
     return response.status_code, response.json
@@ -428,14 +451,19 @@ def _allowed_answer(action: str, status: int, body: Any, w: World, db: Database)
         assert status == 200
         assert w.actor.username in body
         assert "po1" in body
-    elif action in ("models", "draft", "approve"):
-        _allowed_model_answer(action, status, body, w, db)
+    elif action in ("models", "draft", "approve", "metrics"):
+        _allowed_catalogue_answer(action, status, body, w, db)
     else:  # pragma: no cover - a new column needs its check here
         raise AssertionError(f"no check for {action}")
 
 
-def _allowed_model_answer(action: str, status: int, body: Any, w: World, db: Database) -> None:
-    if action == "models":
+def _allowed_catalogue_answer(action: str, status: int, body: Any, w: World, db: Database) -> None:
+    """The procedure's versions and drafts, and the metric catalogue."""
+    if action == "metrics":
+        assert status == 201
+        assert body["code"] == "ACCESS_PROBE"
+        assert body["active"] is True
+    elif action == "models":
         assert status == 200
         assert "service_improvement" in {p["process_id"] for p in body["processes"]}
     elif action == "draft":

@@ -155,6 +155,12 @@ ENDPOINTS: list[tuple[str, str, tuple[str, ...], tuple[str, ...] | None]] = [
     ("POST", "/models", ("filename",), ("file",)),
     ("GET", "/improvements", ("x",), None),
     ("GET", "/metrics", ("code",), None),
+    ("GET", "/metrics/catalogue", ("status", "category"), None),
+    ("POST", "/metrics/catalogue", ("x",), ("code", "name_zh", "unit", "owner", "data")),
+    ("PUT", "/metrics/catalogue/AVAIL", ("x",), ("name_zh", "category", "owner")),
+    ("POST", "/metrics/catalogue/{instance}/retire", ("x",), ()),
+    ("GET", "/metrics/{instance}/history", ("x",), None),
+    ("POST", "/metrics/import", ("dry_run", "code"), ("file", "code")),
     ("GET", "/openapi.json", ("x",), None),
 ]
 

@@ -271,6 +271,12 @@ def test_a_file_attached_on_the_task_page_is_downloaded_from_the_improvement(
     (link,) = html.select(listed, "#attachments a[download][href*='/attachments/']")
     assert link.get("href") == url
     assert html.text_of(link) == "finding.xlsx"
+    # The record page lists it too, beside the evidence pack.
+    record = html.page(owner.get(f"/improvements/{number}"))
+    (on_record,) = html.select(record, "#attachments a[download][href*='/attachments/']")
+    assert on_record.get("href") == url
+    (pack,) = html.select(record, "a[data-pack]")
+    assert pack.get("href") == f"/improvements/{number}/pack"
     assert client_for(app, "po1").get(url).status_code == 200
     assert client_for(app, "cab").get(url).status_code == 404
     got = owner.get(url)

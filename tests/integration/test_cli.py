@@ -358,3 +358,33 @@ def test_export_writes_the_evidence_pack_that_verify_pack_checks_offline(
     failed = runner.invoke(main, ["verify-pack", str(broken)])
     assert failed.exit_code == 1
     assert "history.csv" in failed.output
+
+
+def test_worker_once_starts_the_period_s_review_once_and_says_what_a_pass_does(
+    cli_db: tuple[CliRunner, Database],
+) -> None:
+    runner, db = cli_db
+    helped = runner.invoke(main, ["worker", "--help"])
+    for step in ("fires the timers", "starts due periodic reviews", "due tomorrow", "delivers"):
+        assert step in helped.output
+    admin = actors_of(db)["admin"]
+    Runtime(db).save_schedule(
+        admin,
+        None,
+        {
+            "name": "季度评审",
+            "period": "R/2027-01-01T00:00:00+08:00/P3M",
+            "owner": "owner",
+            "process_owners": ["po1"],
+        },
+    )
+    first = runner.invoke(main, ["worker", "--once", "--now", "2027-01-15T09:00:00+0800"])
+    assert first.exit_code == 0, first.output
+    with db.sessions() as session:
+        started = session.scalars(select(Instance.id)).all()
+    assert len(started) == 1
+    assert f"periodic reviews started: [{started[0]}]" in first.output
+    again = runner.invoke(main, ["worker", "--once", "--now", "2027-01-20T09:00:00+0800"])
+    assert "periodic reviews started: []" in again.output
+    with db.sessions() as session:
+        assert len(session.scalars(select(Instance.id)).all()) == 1

@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from engine.access import Actor
 from engine.persistence.database import Database
-from engine.persistence.models import Draft, Event, HumanTask, ModelEvent, ProcessDefinition, User
+from engine.persistence.models import (
+    Draft,
+    Event,
+    HumanTask,
+    Metric,
+    MetricValue,
+    ModelEvent,
+    ProcessDefinition,
+    User,
+)
 from engine.runtime import Runtime
 from tests.helpers.api import bearer
 from tests.helpers.pages import client_for, csrf_token
@@ -43,6 +52,8 @@ def counts(db: Database) -> tuple[int, ...]:
             session.scalar(select(func.count()).select_from(User)) or 0,
             session.scalar(select(func.count()).select_from(Draft)) or 0,
             session.scalar(select(func.count()).select_from(ModelEvent)) or 0,
+            session.scalar(select(func.count()).select_from(Metric).where(Metric.active)) or 0,
+            session.scalar(select(func.count()).select_from(MetricValue)) or 0,
         )
 
 
@@ -66,6 +77,8 @@ def test_every_command_refuses_the_auditor(
         "user_id": user_id,
         "process_id": "service_improvement",
         "draft_id": draft_id,
+        "code": "AVAIL",
+        "schedule_id": 1,
     }
 
     web = client_for(app, "auditor")
@@ -109,6 +122,12 @@ def test_every_command_refuses_the_auditor(
         "POST /api/v1/models/<process_id>/drafts",
         "POST /api/v1/drafts/<int:draft_id>/approve",
         "POST /models/drafts/<int:draft_id>/approve",
+        "POST /metrics/new",
+        "POST /metrics/<code>/retire",
+        "POST /metrics/import/confirm",
+        "POST /api/v1/metrics/catalogue",
+        "PUT /api/v1/metrics/catalogue/<code>",
+        "POST /api/v1/metrics/import",
     ):
         assert expected in checked, expected
     assert counts(db) == before

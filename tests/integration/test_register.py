@@ -282,3 +282,22 @@ def test_overdue_is_an_open_record_past_a_measures_due_date_or_an_open_tasks_due
     # every open task falls due within days of being opened; the measures on 2026-12-15
     assert overdue(datetime(2026, 12, 20, tzinfo=UTC)) == {register.in_review, register.audit}
     assert overdue(datetime(2000, 1, 1, tzinfo=UTC)) == set()
+
+
+def test_a_full_cycle_fills_every_register_column(register: Register, db: Database) -> None:
+    from engine.clock import utcnow
+    from engine.queries.register import RegisterFilter, register_page
+
+    with db.sessions() as session:
+        rows = register_page(session, RegisterFilter(q=register.closed), utcnow()).rows
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.number == register.closed
+    assert row.description == REGISTER["description"]
+    assert (row.source, row.reference, row.owner) == ("customer_feedback", "KF-2026-118", "owner")
+    assert (row.stage, row.closed, row.overdue) == ("closed", True, False)
+    assert row.closed_on is not None
+    assert row.closed_on >= row.raised_on
+    assert row.gap_status == "achieved"
+    assert row.people == ("po1", "po2")
+    assert row.metric_codes == ("AVAIL", "MTTR")

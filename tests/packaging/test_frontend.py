@@ -123,3 +123,30 @@ def test_make_frontend_rebuilds_it_from_the_lockfile() -> None:
     assert "npm ci" in target
     assert "node frontend/build.mjs" in target
     assert "node_modules/" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
+CHARTJS = REPO / "web" / "static" / "vendor" / "chartjs"
+
+
+def test_chartjs_is_pinned_and_vendored_with_its_licences() -> None:
+    """Chart.js (for the metric and dashboard charts) comes from the lockfile's version,
+    copied as published, with the licences of what its UMD build contains."""
+    version = _locked("chart.js")["version"]
+    assert _declared()["chart.js"] == version
+    script = (CHARTJS / "chart.umd.min.js").read_text(encoding="utf-8")
+    assert f"Chart.js v{version}" in script[:200]
+    # no source map comment: the map is not vendored, so the browser would ask for it
+    assert "sourceMappingURL" not in script
+    versions = _json(CHARTJS / "VERSIONS.json")
+    assert versions["built_from"] == {"chart.js": version}
+    for name in ("chart.js", "@kurkle/color"):
+        assert versions["bundled"][name]["license"] == "MIT", name
+        assert (CHARTJS / "LICENSES" / f"{name.replace('/', '__')}.txt").is_file(), name
+    assert versions["bundled"]["@kurkle/color"]["version"] == _locked("@kurkle/color")["version"]
+
+
+def test_the_build_script_writes_the_chartjs_folder() -> None:
+    """`make frontend` (npm ci, then the build script) reproduces web/static/vendor/chartjs."""
+    build = (REPO / "frontend" / "build.mjs").read_text(encoding="utf-8")
+    assert "'vendor', 'chartjs'" in build
+    assert "chart.umd.min.js" in build

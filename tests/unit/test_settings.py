@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import Settings
+from engine.settings import Delivery, Settings
 
 VARIABLES = (
     "DATABASE_URL",
@@ -71,6 +71,17 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
             "CSI_RATELIMIT_STORAGE": "redis://cache.example:6379",
             "CSI_PROXIES": "1",
             "CSI_MAX_REQUEST_BYTES": "65536",
+            "SMTP_HOST": "mail.example",
+            "SMTP_PORT": "2525",
+            "SMTP_STARTTLS": "1",
+            "SMTP_USER": "csi",
+            "SMTP_PASSWORD": "mail-secret",
+            "SMTP_FROM": "csi@example.com",
+            "SMTP_TIMEOUT": "3",
+            "CSI_BASE_URL": "https://csi.example/",
+            "CSI_WEBHOOK_URL": "https://chat.example/robot?key=k",
+            "CSI_WEBHOOK_TIMEOUT": "4",
+            "CSI_NOTIFY_MAX_ATTEMPTS": "7",
         }
     )
     assert settings == Settings(
@@ -87,6 +98,19 @@ def test_every_variable_overrides_its_default(elsewhere: Path) -> None:
         ratelimit_storage="redis://cache.example:6379",
         proxies=1,
         max_request_bytes=65536,
+        delivery=Delivery(
+            smtp_host="mail.example",
+            smtp_port=2525,
+            smtp_starttls=True,
+            smtp_user="csi",
+            smtp_password="mail-secret",
+            smtp_from="csi@example.com",
+            smtp_timeout=3.0,
+            base_url="https://csi.example",
+            webhook_url="https://chat.example/robot?key=k",
+            webhook_timeout=4.0,
+            max_attempts=7,
+        ),
     )
     assert settings.sqlite_file is None
 

@@ -3,7 +3,7 @@ outcomes, the verification's verdict, the quarter closed and the days it took) a
 the indexes its figures group by
 
 Revision ID: d4a8c2e6f1b3
-Revises: b7e3f1a2c9d4
+Revises: b7d3e2a9c514
 Create Date: 2026-12-01 22:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "d4a8c2e6f1b3"
-down_revision = "b7e3f1a2c9d4"
+down_revision = "b7d3e2a9c514"
 branch_labels = None
 depends_on = None
 
