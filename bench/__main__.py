@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench import (
     api,
+    dashboard_bench,
     inbox,
     persisted,
     raw,
@@ -45,6 +46,7 @@ FIGURES = (
     "verify",
     "inbox",
     "register",
+    "dashboard",
     "api",
 )
 
@@ -79,6 +81,13 @@ GOALS: dict[str, tuple[str, Callable[[Any], bool] | None, str]] = {
     ),
     "register_json_growth": ("≤ 1.5", lambda v: v <= 1.5, "register JSON p95 10k ÷ 100 records"),
     "register_xlsx_10k_s": ("< 10", lambda v: v < 10, "register xlsx of 10k records, s"),
+    "dashboard_p95_ms_10k": (
+        "< 100",
+        lambda v: v < 100,
+        "dashboard p95 ms, every figure, 10k improvements (worst db)",
+    ),
+    "dashboard_growth": ("≤ 1.5", lambda v: v <= 1.5, "dashboard p95 10k ÷ 100 improvements"),
+    "report_p95_ms_10k": ("info", None, "period report p95 ms, this quarter, 10k improvements"),
     "api_throughput_ratio": (
         "≥ 0.20",
         lambda v: v >= 0.20,
@@ -235,6 +244,32 @@ class Run:
         if self.quick:
             self.notes.append("quick mode: the register's large size is 1,000 records.")
 
+    def run_dashboard(self) -> None:
+        size = (
+            {"small": 100, "large": 1_000, "queries_n": 20}
+            if self.quick
+            else {"small": 100, "large": 10_000, "queries_n": 60}
+        )
+        per_backend = {}
+        for backend in ("sqlite", "postgres"):
+            if backend == "postgres" and not self.postgres:
+                per_backend[backend] = {"missing": self.postgres_reason}
+                continue
+            per_backend[backend] = dashboard_bench.measure_backend(backend, **size)
+        measured = [v for v in per_backend.values() if "missing" not in v]
+        self.results["dashboard_p95_ms_10k"] = max(v["page_p95_ms_large"] for v in measured)
+        self.results["dashboard_growth"] = max(v["page_growth"] for v in measured)
+        self.results["report_p95_ms_10k"] = max(v["report_p95_ms_large"] for v in measured)
+        self.details["dashboard"] = {
+            "headline": "the worse of the measured backends, user 'manager', through the "
+            "Flask app (test client): GET /dashboard and GET /reports/<this quarter>",
+            "synthetic": "as the register's, with the dashboard's columns varied per record "
+            "and an open task for every open record (a quarter of them overdue)",
+            **per_backend,
+        }
+        if self.quick:
+            self.notes.append("quick mode: the dashboard's large size is 1,000 improvements.")
+
     def run_api(self) -> None:
         if not self.postgres:
             self.details["api_throughput_ratio"] = {"missing": self.postgres_reason}
@@ -253,6 +288,7 @@ class Run:
         self.figure("verify", self.run_verify)
         self.figure("inbox", self.run_inbox)
         self.figure("register", self.run_register)
+        self.figure("dashboard", self.run_dashboard)
         self.figure("api", self.run_api)
 
     # ---- output ----------------------------------------------------------------------

@@ -100,6 +100,7 @@ class Policy:
         self.auditing = roles.with_power("audit") | {AUDITOR, ADMIN}
         self.approving = roles.with_power("approve_models") | {ADMIN}
         self.reading_models = self.auditing | self.approving | {MODELER}
+        self.dashboard_landing = roles.with_power("land_on_dashboard")
         self.managing_metrics = roles.with_power("manage_metrics") | {ADMIN}
 
     # ---- questions ----------------------------------------------------------------------
@@ -125,6 +126,11 @@ class Policy:
 
     def may_read_all(self, actor: Actor) -> bool:
         return bool(self.reading_all & actor.roles)
+
+    def lands_on_dashboard(self, actor: Actor) -> bool:
+        """Whether signing in opens the dashboard (a role declared to land there, and
+        allowed to see it) rather than the inbox."""
+        return bool(self.dashboard_landing & actor.roles) and self.may_read_all(actor)
 
     def may_read(self, actor: Actor, participation: Participation) -> bool:
         if self.may_read_all(actor) or actor.username in participation.people:

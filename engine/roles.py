@@ -19,7 +19,8 @@ class Role:
     process: str = ""  # the process whose lanes use it ("" for the system's roles)
     # What the role may beyond its own tasks: "read_all" (every instance), "audit"
     # (verify and replay), "approve_models" (approve a submitted version of the
-    # procedure), "manage_metrics" (keep the metric catalogue and import its history).
+    # procedure), "manage_metrics" (keep the metric catalogue and import its history),
+    # "land_on_dashboard" (signing in opens the dashboard, not the inbox).
     # The system roles' powers are fixed in engine.access.
     may: frozenset[str] = field(default_factory=frozenset)
 

@@ -192,7 +192,12 @@ class Driver:
         self.do("owner", iid, "record_improvement", plan)
         return gaps, plan
 
-    def run(self, next_cycle: bool = False) -> CycleResult:
+    def run(
+        self,
+        next_cycle: bool = False,
+        verdict: str = "effective",
+        verified_on: str = "2026-11-25",
+    ) -> CycleResult:
         iid = self.door.start("owner")
         gaps, plan = self.to_first_review(iid)
         self.do("manager", iid, "review_plan", {"decision": "reject", "comment": "请补充回退方案"})
@@ -268,10 +273,10 @@ class Driver:
             iid,
             "record_verification",
             {
-                "verified_on": "2026-11-25",
+                "verified_on": verified_on,
                 "method": "对比改进前后三个月的监控数据",
                 "evidence": "可用率 99.95%，MTTR 1.8h",
-                "result": "effective",
+                "result": verdict,
             },
         )
         closing = {"summary": "目标达成", "next_cycle": next_cycle}

@@ -15,6 +15,7 @@ from wtforms.validators import ValidationError
 from engine.access import Actor
 from engine.errors import Forbidden, NotFound, ValidationFailed
 from engine.inputs import is_id
+from engine.queries.dashboard import as_json
 from engine.queries.register import RegisterFilter
 from web import attachments, backend
 from web.auth import SignedInUser, Unauthorized, check_password, issue_token, user_from_token
@@ -346,6 +347,13 @@ def improvements() -> Any:
     response = jsonify(rows)
     response.headers["X-Total-Count"] = str(total)
     return response
+
+
+@bp.get("/dashboard")
+@token_required
+def dashboard() -> Any:
+    """The dashboard's figures (engine.queries.dashboard) as JSON."""
+    return jsonify(as_json(backend().queries.dashboard(actor())))
 
 
 @bp.get("/improvements/<number>/pack")

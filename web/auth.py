@@ -148,10 +148,18 @@ def login() -> Any:
             return login_page(), 401
         user.session_id = secrets.token_urlsafe(24)
         login_user(user)
-        return redirect(safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next"), landing(user)))
     if current_user.is_authenticated:
-        return redirect(url_for("inbox.index"))
+        return redirect(url_for(landing(current_user)))
     return login_page()
+
+
+def landing(user: Any) -> str:
+    """Where signing in leads: the dashboard for roles declared to land there, else
+    the inbox."""
+    from web import backend
+
+    return "dashboard.index" if backend().policy.lands_on_dashboard(user.actor) else "inbox.index"
 
 
 def login_page() -> str:

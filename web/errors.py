@@ -37,6 +37,7 @@ def _reader_message(exc: DomainError) -> str:
         "task_done": lambda: _("This task is already done or no longer needed."),
         "task_of_another": lambda: _("This task belongs to another role or person."),
         "needs_audit": lambda: _("The audit console is for auditors and administrators."),
+        "dashboard": lambda: _("The dashboard is for those who may read every improvement."),
         "needs_modeler": lambda: _("This needs the process modeler role."),
         "needs_admin": lambda: _("This is for administrators."),
         "needs_approver": lambda: _(

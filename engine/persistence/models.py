@@ -285,6 +285,17 @@ class HumanTask(Base):
             sqlite_where=text("status = 'open'"),
         ),
         Index("ix_human_task_instance", "instance_id", "status"),
+        # The dashboard's overdue tasks by role and person: a range of this index only.
+        Index(
+            "ix_human_task_overdue",
+            "due_at",
+            "role",
+            "assignee",
+            "claimed_by",
+            "instance_id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
         # The worker's look for tasks due tomorrow or overdue.
         Index(
             "ix_human_task_due",
@@ -347,6 +358,13 @@ class Record(Base):
         Index("ix_process_record_raised_on", "raised_on"),
         Index("ix_process_record_closed_on", "closed_on"),
         Index("ix_process_record_gap_status", "gap_status"),
+        # The dashboard's figures: each groups by one of these without reading the table.
+        Index("ix_process_record_open_stage", "closed_on", "status"),
+        Index("ix_process_record_cycle", "closed_quarter", "cycle_days"),
+        Index("ix_process_record_outcomes", "outcomes_quarter", "outcomes"),
+        Index("ix_process_record_verdict", "verdict_quarter", "verdict"),
+        Index("ix_process_record_open_gaps", "closed_on", "gaps"),
+        Index("ix_process_record_open_due", "closed_on", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -367,6 +385,17 @@ class Record(Base):
     metric_codes: Mapped[str | None] = mapped_column(Text, nullable=True)
     gap_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     due_on: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # The dashboard's columns (engine.queries.dashboard), kept by the same commands:
+    # each metric's gap status as " CODE:status … ", the calls' outcomes as " failed
+    # implemented … " with the quarter they were last recorded in, the verification's
+    # verdict and its quarter, and once closed, the quarter and the days it took.
+    gaps: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcomes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcomes_quarter: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    verdict_quarter: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    closed_quarter: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    cycle_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     instance: Mapped[Instance] = relationship(lazy="select")
 

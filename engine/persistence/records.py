@@ -35,6 +35,14 @@ class RecordRow:
     metric_codes: str | None = None
     gap_status: str | None = None
     due_on: str | None = None
+    raised_on: datetime | None = None
+    gaps: str | None = None
+    outcomes: str | None = None
+    outcomes_quarter: str | None = None
+    verdict: str | None = None
+    verdict_quarter: str | None = None
+    closed_quarter: str | None = None
+    cycle_days: int | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
     def set(self, column: str, value: Any) -> None:
@@ -55,6 +63,24 @@ RECORD_ROW_COLUMNS = (
     RECORD_TABLE.c.metric_codes,
     RECORD_TABLE.c.gap_status,
     RECORD_TABLE.c.due_on,
+    RECORD_TABLE.c.raised_on,
+    RECORD_TABLE.c.gaps,
+    RECORD_TABLE.c.outcomes,
+    RECORD_TABLE.c.outcomes_quarter,
+    RECORD_TABLE.c.verdict,
+    RECORD_TABLE.c.verdict_quarter,
+    RECORD_TABLE.c.closed_quarter,
+    RECORD_TABLE.c.cycle_days,
+)
+# The columns the dashboard's figures read, derived by engine.projections.records.
+DASHBOARD_COLUMNS = (
+    "gaps",
+    "outcomes",
+    "outcomes_quarter",
+    "verdict",
+    "verdict_quarter",
+    "closed_quarter",
+    "cycle_days",
 )
 FIELDS_OF = select(RECORD_TABLE.c.fields).where(RECORD_TABLE.c.id == bindparam("record_id"))
 _UPDATE_RECORD = update(RECORD_TABLE).where(RECORD_TABLE.c.id == bindparam("row_id"))
@@ -78,6 +104,14 @@ def row_from(values: Mapping[str, Any]) -> RecordRow | None:
         metric_codes=values.get("record_metric_codes"),
         gap_status=values.get("record_gap_status"),
         due_on=values.get("record_due_on"),
+        raised_on=values.get("record_raised_on"),
+        gaps=values.get("record_gaps"),
+        outcomes=values.get("record_outcomes"),
+        outcomes_quarter=values.get("record_outcomes_quarter"),
+        verdict=values.get("record_verdict"),
+        verdict_quarter=values.get("record_verdict_quarter"),
+        closed_quarter=values.get("record_closed_quarter"),
+        cycle_days=values.get("record_cycle_days"),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -33,7 +33,10 @@ class RegisterColumns:
         {"people": "<variable: list of usernames>",
          "metric_codes": "<variable: list of rows>.<key>",
          "gap_status": {"from": "<rows>.<key>", "worst_first": [<status>, …]},
-         "due_on": {"from": "<rows>.<date key>", "open_while_empty": "<key>"}}
+         "due_on": {"from": "<rows>.<date key>", "open_while_empty": "<key>"},
+         "metric_gaps": {"from": "<rows>.<key>", "value": "<status key>"},
+         "outcomes": "<variable: list of rows>.<outcome key>",
+         "verdict": {"from": "<variable>", "on": "<date variable>"}}
 
     A pack without the section keeps the columns empty."""
 
@@ -41,6 +44,9 @@ class RegisterColumns:
     metric_codes: tuple[str, str] | None = None
     gap_status: tuple[str, str, tuple[str, ...]] | None = None
     due_on: tuple[str, str, str | None] | None = None
+    metric_gaps: tuple[str, str, str] | None = None
+    outcomes: tuple[str, str] | None = None
+    verdict: tuple[str, str | None] | None = None
 
     @classmethod
     def of(cls, declared: Mapping[str, Any] | None) -> RegisterColumns:
@@ -54,7 +60,15 @@ class RegisterColumns:
         due = declared.get("due_on") or {}
         gap_path = path(gaps.get("from"))
         due_path = path(due.get("from"))
+        metric_gaps = declared.get("metric_gaps") or {}
+        metric_path = path(metric_gaps.get("from"))
+        verdict = declared.get("verdict") or {}
         return cls(
+            metric_gaps=(*metric_path, str(metric_gaps.get("value") or "status"))
+            if metric_path
+            else None,
+            outcomes=path(declared.get("outcomes")),
+            verdict=(verdict["from"], verdict.get("on")) if verdict.get("from") else None,
             people=declared.get("people") or None,
             metric_codes=path(declared.get("metric_codes")),
             gap_status=(*gap_path, tuple(gaps.get("worst_first") or ())) if gap_path else None,
@@ -80,7 +94,43 @@ class RegisterColumns:
                 if r.get(key) and not (done and r.get(done))
             ]
             found["due_on"] = min(dates) if dates else None
+        if self.metric_gaps:
+            variable, key, status = self.metric_gaps
+            found["gaps"] = _pairs((r.get(key), r.get(status)) for r in _rows(data.get(variable)))
+        if self.outcomes:
+            variable, key = self.outcomes
+            kept = sorted(str(r[key]) for r in _rows(data.get(variable)) if _word(r.get(key)))
+            found["outcomes"] = f" {' '.join(kept)} " if kept else None
+        if self.verdict:
+            variable, on = self.verdict
+            value = data.get(variable)
+            found["verdict"] = str(value)[:16] if _word(value) else None
+            found["verdict_quarter"] = (
+                quarter_of_text(data.get(on)) if on and found["verdict"] else None
+            )
         return found
+
+
+def quarter_of(at: date) -> str:
+    """`2026-Q4`: the quarter the dashboard and the period report group by."""
+    return f"{at.year:04d}-Q{(at.month - 1) // 3 + 1}"
+
+
+def quarter_of_text(value: Any) -> str | None:
+    try:
+        return quarter_of(date.fromisoformat(str(value)[:10]))
+    except ValueError:
+        return None
+
+
+def _word(value: Any) -> bool:
+    return isinstance(value, str) and value != "" and " " not in value and ":" not in value
+
+
+def _pairs(pairs: Any) -> str | None:
+    """Each metric's status as ` CODE:status … ` (LIKE '% CODE:status %' finds one)."""
+    kept = sorted({f"{code}:{status}" for code, status in pairs if _word(code) and _word(status)})
+    return f" {' '.join(kept)} " if kept else None
 
 
 _columns_of: dict[int, RegisterColumns] = {}
@@ -136,7 +186,7 @@ def create(
         )
         .returning(RECORD_TABLE.c.id)
     ).scalar_one()
-    return RecordRow(record_id, number, status, None, None, None, fields, None)
+    return RecordRow(record_id, number, status, None, None, None, fields, None, raised_on=at)
 
 
 def note_task(
@@ -206,11 +256,19 @@ def sync(
     """The register's columns after a command."""
     for name in FILTER_COLUMNS:
         record.set(name, data.get(name))
+    outcomes_before = record.outcomes
     if columns is not None:
         for name, value in columns.values(data).items():
             record.set(name, value)
     record.set(
         "status", status_of(model, completed, completed_elements, active_elements, record.status)
     )
+    if record.outcomes != outcomes_before:
+        record.set("outcomes_quarter", quarter_of(at) if record.outcomes else None)
+    if record.verdict and record.verdict_quarter is None:
+        record.set("verdict_quarter", quarter_of(at))
     if completed and record.closed_on is None:
         record.set("closed_on", at)
+        record.set("closed_quarter", quarter_of(at))
+        if record.raised_on is not None:
+            record.set("cycle_days", max(0, (at - record.raised_on).days))

@@ -26,6 +26,7 @@ from engine.pack import Pack
 from engine.persistence.database import Database
 from engine.persistence.models import Event, HumanTask, Instance, ProcessDefinition
 from engine.queries import audit, instances, register, tasks, users
+from engine.queries import dashboard as figures
 from engine.queries import metrics as catalogue
 from engine.queries.evidence import EvidenceQueries
 from engine.queries.models import ModelQueries
@@ -323,6 +324,32 @@ class Queries:
             return register_document.register_xlsx(
                 session, chosen, utcnow(), labels, out, locale, self._scope(actor)
             )
+
+    def may_see_dashboard(self, actor: Actor) -> bool:
+        """The dashboard and the period report count every improvement: only for who
+        may read them all (a figure over some would read as the whole picture)."""
+        return self.policy.may_read_all(actor)
+
+    def _dashboard_reader(self, actor: Actor) -> None:
+        if not self.may_see_dashboard(actor):
+            raise Forbidden(
+                "the dashboard is for those who may read every improvement",
+                reason="dashboard",
+            )
+
+    def dashboard(self, actor: Actor) -> figures.Dashboard:
+        self._dashboard_reader(actor)
+        with self.db.snapshot() as session:
+            return figures.dashboard(session, utcnow())
+
+    def period_report(self, actor: Actor, quarter: str) -> figures.PeriodReport:
+        """周期报告 of `quarter` (`2026-Q4`)."""
+        self._dashboard_reader(actor)
+        parsed = figures.parse_quarter(quarter)
+        if parsed is None:
+            raise NotFound(f"no quarter {quarter}")
+        with self.db.snapshot() as session:
+            return figures.period_report(session, *parsed, utcnow())
 
     def record_document(self, actor: Actor, number: str) -> RecordDocument:
         """The record numbered `number` as a document; told it does not exist to someone

@@ -5,6 +5,7 @@ data dictionary marks as the record's, plus its logged entries."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ SORTS: Mapping[str, Any] = {
     "due_on": Record.due_on,
 }
 STATES = ("open", "closed")
+_QUARTER = re.compile(r"\d{4}-Q[1-4]")
+_WORD = re.compile(r"[A-Za-z0-9_.:-]+")
 PER_PAGE = 50
 MAX_PER_PAGE = 1000
 
@@ -44,6 +47,14 @@ class RegisterFilter:
     overdue: bool = False
     metric: str | None = None
     q: str | None = None
+    # the dashboard's and the period report's figures, each a filter of its own
+    opened: str | None = None  # quarter raised in, `2026-Q4`
+    closed: str | None = None  # quarter closed in
+    gap: str | None = None  # a metric's gap status, `AVAIL:regressing`
+    outcome: str | None = None  # a call's outcome, e.g. failed
+    outcomes_in: str | None = None  # quarter the outcomes were recorded in
+    verdict: str | None = None  # the verification's, e.g. effective
+    verified_in: str | None = None  # quarter verified in
     sort: str = "number"
     descending: bool = True
     page: int = 1
@@ -71,7 +82,23 @@ class RegisterFilter:
         if sort not in SORTS:
             sort, descending = "number", True
         status = text("status")
+
+        def quarter(name: str) -> str | None:
+            value = text(name, 7)
+            return value if value and _QUARTER.fullmatch(value) else None
+
+        def word(name: str) -> str | None:
+            value = text(name, 48)
+            return value if value and _WORD.fullmatch(value) else None
+
         return cls(
+            opened=quarter("opened"),
+            closed=quarter("closed"),
+            gap=word("gap"),
+            outcome=word("outcome"),
+            outcomes_in=quarter("outcomes_in"),
+            verdict=word("verdict"),
+            verified_in=quarter("verified_in"),
             status=status if status in STATES else None,
             stage=text("stage", 32),
             source=text("source", 32),
@@ -184,6 +211,30 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
     )
 
 
+def _figure_conditions(chosen: RegisterFilter) -> list[ColumnElement[bool]]:
+    """The filters the dashboard's and the period report's figures link with."""
+    found: list[ColumnElement[bool]] = []
+    if chosen.opened:
+        year, quarter = int(chosen.opened[:4]), int(chosen.opened[-1])
+        start = datetime(year, 3 * quarter - 2, 1, tzinfo=UTC)
+        end = datetime(year + quarter // 4, (3 * quarter) % 12 + 1, 1, tzinfo=UTC)
+        found.append(Record.raised_on >= start)
+        found.append(Record.raised_on < end)
+    if chosen.closed:
+        found.append(Record.closed_quarter == chosen.closed)
+    if chosen.gap:
+        found.append(Record.gaps.contains(f" {chosen.gap} ", autoescape=True))
+    if chosen.outcome:
+        found.append(Record.outcomes.contains(f" {chosen.outcome} ", autoescape=True))
+    if chosen.outcomes_in:
+        found.append(Record.outcomes_quarter == chosen.outcomes_in)
+    if chosen.verdict:
+        found.append(Record.verdict == chosen.verdict)
+    if chosen.verified_in:
+        found.append(Record.verdict_quarter == chosen.verified_in)
+    return found
+
+
 def conditions(
     chosen: RegisterFilter, now: datetime, leave_out: Sequence[str] = ()
 ) -> list[ColumnElement[bool]]:
@@ -207,6 +258,7 @@ def conditions(
         found.append(Record.metric_codes.contains(f" {chosen.metric} ", autoescape=True))
     if chosen.overdue:
         found.append(overdue_condition(now))
+    found.extend(_figure_conditions(chosen))
     if chosen.q:
         found.append(
             or_(

@@ -49,3 +49,14 @@ def test_the_register_figures_run_on_a_small_register() -> None:
     assert out["large"]["records"] >= 40
     assert out["xlsx_large"]["records"] == out["large"]["records"]
     assert out["xlsx_memory"]["peak_mb_all"] > 0
+
+
+def test_the_dashboard_figures_run_on_a_small_register() -> None:
+    from bench import dashboard_bench
+
+    out = dashboard_bench.measure_backend("sqlite", small=5, large=40, queries_n=2)
+    for kind in ("page", "report"):
+        assert out[f"{kind}_p95_ms_large"] > 0
+        assert out[f"{kind}_growth"] is not None
+    assert out["large"]["records"] >= 40
+    assert out["large"]["open_tasks_added"] > 0

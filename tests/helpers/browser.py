@@ -3,18 +3,25 @@ what the browser refused to run under the app's Content-Security-Policy."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 DEMO_PASSWORD = "demo"
 
 
-def login(page: Any, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
-    """Log in through the form at `base`/login and wait for the inbox."""
+def login(
+    page: Any, base: str, username: str, password: str = DEMO_PASSWORD, inbox: bool = True
+) -> None:
+    """Log in through the form at `base`/login and wait for the page it lands on (the
+    dashboard for a role that lands there, else the inbox); then, unless told not to,
+    open the inbox."""
     page.goto(f"{base}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/(dashboard)?$"))
+    if inbox and page.url != f"{base}/":
+        page.goto(f"{base}/")
 
 
 def logout(page: Any) -> None:

@@ -349,8 +349,45 @@ def test_sync_closes_the_record_once() -> None:
     record = row(status="review")
     records.sync(model, record, {"source": "audit"}, True, ["review", "end"], [], AT)
     assert (record.status, record.closed_on) == ("done", AT)
-    assert record.changes == {"status": "done", "closed_on": AT}
+    assert record.changes == {"status": "done", "closed_on": AT, "closed_quarter": "2026-Q1"}
     record.changes = {}
     later = datetime(2027, 1, 1, tzinfo=UTC)
     records.sync(model, record, {"source": "audit"}, True, ["review", "end"], [], later)
     assert (record.closed_on, record.changes) == (AT, {})
+
+
+def test_sync_keeps_the_dashboard_columns() -> None:
+    """Each metric's gap status, the calls' outcomes with the quarter they were recorded
+    in, the verdict with the quarter of its date, and once closed the days it took."""
+    model = models()["improve"]
+    columns = records.RegisterColumns.of(
+        {
+            "metric_gaps": {"from": "gaps.metric", "value": "status"},
+            "outcomes": "measures.change_outcome",
+            "verdict": {"from": "result", "on": "verified_on"},
+        }
+    )
+    record = RecordRow(1, "SI-2026-0001", "review", None, None, None, None, None, raised_on=AT)
+    data: dict[str, Any] = {
+        "gaps": [
+            {"metric": "MTTR", "status": "regressing"},
+            {"metric": "AVAIL", "status": "improving"},
+            {"metric": "bad code", "status": "flat"},  # never one that LIKE would confuse
+        ],
+        "measures": [{"change_outcome": "implemented"}, {}, {"change_outcome": "implemented"}],
+    }
+    records.sync(model, record, data, False, [], ["review"], AT, columns)
+    assert (record.gaps, record.outcomes, record.outcomes_quarter) == (
+        " AVAIL:improving MTTR:regressing ",
+        " implemented implemented ",
+        "2026-Q1",
+    )
+    assert (record.verdict, record.verdict_quarter, record.cycle_days) == (None, None, None)
+
+    later = datetime(2026, 5, 3, tzinfo=UTC)
+    done = {**data, "result": "effective", "verified_on": "2026-04-30"}
+    records.sync(model, record, done, True, ["review", "end"], [], later, columns)
+    # the outcomes did not change: their quarter stays the one they were recorded in
+    assert record.outcomes_quarter == "2026-Q1"
+    assert (record.verdict, record.verdict_quarter) == ("effective", "2026-Q2")
+    assert (record.closed_quarter, record.cycle_days) == ("2026-Q2", 120)
