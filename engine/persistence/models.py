@@ -354,6 +354,8 @@ class Record(Base):
     # The register filters and sorts on these columns; each filter reads an index.
     __table_args__ = (
         Index("ix_process_record_source", "source"),
+        # With closed_on, the register's counts per stage and state read only the index.
+        Index("ix_process_record_status", "status", "closed_on"),
         Index("ix_process_record_raised_by", "raised_by"),
         Index("ix_process_record_raised_on", "raised_on"),
         Index("ix_process_record_closed_on", "closed_on"),
@@ -370,7 +372,7 @@ class Record(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(32), default="registered", index=True)
+    status: Mapped[str] = mapped_column(String(32), default="registered")
     source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(256), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
