@@ -274,6 +274,15 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
+        # The header's counts of one's open and overdue tasks, read off this index alone.
+        Index(
+            "ix_human_task_mine",
+            "role",
+            "assignee",
+            "due_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
         # The inbox: open tasks of one role in due order, read straight off this index.
         Index(
             "ix_human_task_inbox",

@@ -14,7 +14,6 @@ from engine.errors import NotFound
 from engine.persistence.database import Database
 from engine.persistence.models import (
     HumanTask,
-    Instance,
     Notification,
     Record,
     ReviewRun,
@@ -106,7 +105,6 @@ class NotificationQueries:
                 func.coalesce(func.sum(case((HumanTask.due_at < now, 1), else_=0)), 0),
             )
             .select_from(HumanTask)
-            .join(Instance, Instance.id == HumanTask.instance_id)
             .where(
                 HumanTask.status == "open",
                 HumanTask.role.in_(sorted(actor.roles)),
