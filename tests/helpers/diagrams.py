@@ -123,3 +123,35 @@ def _bpmn(tag: str, text: str | None = None) -> etree._Element:
     node = etree.Element(f"{{{BPMN_NS}}}{tag}")
     node.text = text
     return node
+
+
+# A step the procedure gains in the publication tests: preparing the management review
+# materials (seed 2.3), with its form.
+NEW_TASK = "prepare_review_materials"
+NEW_TASK_XML = (
+    f'<bpmn:userTask id="{NEW_TASK}" name="准备管理评审材料">'
+    "<bpmn:extensionElements>"
+    '<spiffworkflow:properties xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core">'
+    '<spiffworkflow:property name="due_in" value="P2D" />'
+    "</spiffworkflow:properties>"
+    "</bpmn:extensionElements>"
+    "</bpmn:userTask>"
+)
+NEW_FORM = {
+    "title": {"zh-CN": "准备管理评审材料", "en": "Prepare the management review materials"},
+    "description": {"zh-CN": "汇总本期改进情况。", "en": "Summarise this period's improvements."},
+    "schema": {
+        "type": "object",
+        "properties": {
+            "summary": {
+                "title": "材料摘要",
+                "x-title-en": "Summary",
+                "type": "string",
+                "maxLength": 2000,
+                "x-widget": "textarea",
+            }
+        },
+        "required": ["summary"],
+        "additionalProperties": False,
+    },
+}

@@ -15,9 +15,8 @@ from openpyxl import load_workbook
 from engine.access import Actor
 from engine.runtime import Runtime
 from tests.helpers import html
-from tests.helpers.diagrams import with_task_before
+from tests.helpers.diagrams import NEW_FORM, NEW_TASK, NEW_TASK_XML, with_task_before
 from tests.helpers.pages import client_for
-from tests.integration.test_publication import NEW_FORM, NEW_TASK, NEW_TASK_XML
 
 OWNER = Actor("owner", frozenset({"ImprovementOwner", "Modeler"}))
 NOTE = "增加管理评审材料准备步骤"

@@ -22,37 +22,8 @@ from engine.runtime import Runtime
 from procedure import PACK
 from tests.helpers.actors import actors_of
 from tests.helpers.api import bearer
-from tests.helpers.diagrams import with_task_before
+from tests.helpers.diagrams import NEW_FORM, NEW_TASK, NEW_TASK_XML, with_task_before
 from web.cli import main
-
-NEW_TASK = "prepare_review_materials"
-NEW_TASK_XML = (
-    f'<bpmn:userTask id="{NEW_TASK}" name="准备管理评审材料">'
-    "<bpmn:extensionElements>"
-    '<spiffworkflow:properties xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core">'
-    '<spiffworkflow:property name="due_in" value="P2D" />'
-    "</spiffworkflow:properties>"
-    "</bpmn:extensionElements>"
-    "</bpmn:userTask>"
-)
-NEW_FORM = {
-    "title": {"zh-CN": "准备管理评审材料", "en": "Prepare the management review materials"},
-    "description": {"zh-CN": "汇总本期改进情况。", "en": "Summarise this period's improvements."},
-    "schema": {
-        "type": "object",
-        "properties": {
-            "summary": {
-                "title": "材料摘要",
-                "x-title-en": "Summary",
-                "type": "string",
-                "maxLength": 2000,
-                "x-widget": "textarea",
-            }
-        },
-        "required": ["summary"],
-        "additionalProperties": False,
-    },
-}
 
 Call = Callable[..., Any]
 
