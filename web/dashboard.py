@@ -6,7 +6,7 @@ the register filtered to it."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,35 @@ def _verdict_label(verdict: str) -> str:
 
 def _source_label(source: str) -> str:
     return ui.enum_label("source", source) if source else _("(none)")
+
+
+def _per_quarter(
+    name: str,
+    title: str,
+    quarters: list[str],
+    keys: tuple[str, ...],
+    label: Callable[[str], str],
+    counts: Mapping[str, Mapping[str, int]],
+    link: Callable[[str, str], str],
+) -> Figure:
+    """A count per key and quarter: a table of quarters and a stacked bar per key, each
+    count linking to the register filtered to its key and quarter."""
+    return Figure(
+        name,
+        title,
+        [_("Quarter"), *(label(k) for k in keys)],
+        [[(q, None), *((counts[q].get(k, 0), link(k, q)) for k in keys)] for q in quarters],
+        _chart(
+            "bar",
+            quarters,
+            [
+                (label(k), [counts[q].get(k, 0) for q in quarters], [link(k, q) for q in quarters])
+                for k in keys
+            ],
+            stacked=True,
+        ),
+        empty=not any(counts[q] for q in quarters),
+    )
 
 
 def _figures(board: Dashboard) -> list[Figure]:
@@ -222,39 +251,6 @@ def _figures(board: Dashboard) -> list[Figure]:
         )
     )
 
-    quarters = board.quarters
-    figures.append(
-        Figure(
-            "outcomes",
-            _("Change outcomes per quarter"),
-            [_("Quarter"), *(_outcome_label(o) for o in OUTCOMES)],
-            [
-                [
-                    (q, None),
-                    *(
-                        (board.outcomes[q].get(o, 0), _register(outcome=o, outcomes_in=q))
-                        for o in OUTCOMES
-                    ),
-                ]
-                for q in quarters
-            ],
-            _chart(
-                "bar",
-                quarters,
-                [
-                    (
-                        _outcome_label(o),
-                        [board.outcomes[q].get(o, 0) for q in quarters],
-                        [_register(outcome=o, outcomes_in=q) for q in quarters],
-                    )
-                    for o in OUTCOMES
-                ],
-                stacked=True,
-            ),
-            empty=not any(board.outcomes[q] for q in quarters),
-        )
-    )
-
     source_keys = sorted(board.sources, key=lambda s: (-board.sources[s], s))
     source_links = [_register(source=s or None) for s in source_keys]
     figures.append(
@@ -276,34 +272,25 @@ def _figures(board: Dashboard) -> list[Figure]:
     )
 
     figures.append(
-        Figure(
+        _per_quarter(
+            "outcomes",
+            _("Change outcomes per quarter"),
+            board.quarters,
+            OUTCOMES,
+            _outcome_label,
+            board.outcomes,
+            lambda o, q: _register(outcome=o, outcomes_in=q),
+        )
+    )
+    figures.append(
+        _per_quarter(
             "verdicts",
             _("Verified effectiveness per quarter"),
-            [_("Quarter"), *(_verdict_label(v) for v in VERDICTS)],
-            [
-                [
-                    (q, None),
-                    *(
-                        (board.verdicts[q].get(v, 0), _register(verdict=v, verified_in=q))
-                        for v in VERDICTS
-                    ),
-                ]
-                for q in quarters
-            ],
-            _chart(
-                "bar",
-                quarters,
-                [
-                    (
-                        _verdict_label(v),
-                        [board.verdicts[q].get(v, 0) for q in quarters],
-                        [_register(verdict=v, verified_in=q) for q in quarters],
-                    )
-                    for v in VERDICTS
-                ],
-                stacked=True,
-            ),
-            empty=not any(board.verdicts[q] for q in quarters),
+            board.quarters,
+            VERDICTS,
+            _verdict_label,
+            board.verdicts,
+            lambda v, q: _register(verdict=v, verified_in=q),
         )
     )
     return figures
