@@ -25,14 +25,18 @@ from sqlalchemy import insert, select, text
 from bench.common import (
     RuntimeDoor,
     backend_url,
-    median,
-    ms,
-    p95,
     prepared_database,
-    ratio,
     run_cycle,
 )
-from bench.register_bench import REAL_STARTED, Site, Template, _records, _timed, fill
+from bench.register_bench import (
+    REAL_STARTED,
+    Site,
+    Template,
+    _records,
+    _timed,
+    compare_sizes,
+    fill,
+)
 from engine.persistence.database import Database
 from engine.persistence.models import HumanTask, Record
 from engine.projections.records import quarter_of
@@ -169,24 +173,7 @@ def measure_backend(
             sites[label] = DashboardSite(db)
             _timed(sites[label].dashboard, 5)  # warm-up: connections, caches
             _timed(sites[label].report, 5)
-        samples: dict[str, dict[str, list[float]]] = {
-            kind: {"small": [], "large": []} for kind in ("page", "report")
-        }
-        for _ in range(ROUNDS):
-            for label in ("small", "large"):
-                site = sites[label]
-                samples["page"][label] += _timed(site.dashboard, max(1, queries_n // ROUNDS))
-                samples["report"][label] += _timed(site.report, max(1, queries_n // ROUNDS))
-        for kind in ("page", "report"):
-            for label in ("small", "large"):
-                out[label][kind] = {
-                    "p95_ms": ms(p95(samples[kind][label])),
-                    "median_ms": ms(median(samples[kind][label])),
-                }
-            out[f"{kind}_p95_ms_large"] = out["large"][kind]["p95_ms"]
-            out[f"{kind}_growth"] = ratio(
-                out["large"][kind]["p95_ms"], out["small"][kind]["p95_ms"]
-            )
+        compare_sizes(out, {"page": "dashboard", "report": "report"}, sites, queries_n)
         return out
     finally:
         for db in dbs.values():

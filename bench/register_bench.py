@@ -214,6 +214,31 @@ def _timed(call: Any, n: int) -> list[float]:
     return samples
 
 
+def compare_sizes(
+    out: dict[str, Any], calls: dict[str, str], sites: dict[str, Any], queries_n: int
+) -> None:
+    """Time each call (kind → the sites' method) on the small and the large site in
+    interleaved rounds, so that both see the same machine; write each kind's p95 and
+    median per size, its p95 at the large size and its growth into `out`."""
+    samples: dict[str, dict[str, list[float]]] = {
+        kind: {"small": [], "large": []} for kind in calls
+    }
+    for _ in range(ROUNDS):
+        for label in ("small", "large"):
+            for kind, method in calls.items():
+                samples[kind][label] += _timed(
+                    getattr(sites[label], method), max(1, queries_n // ROUNDS)
+                )
+    for kind in calls:
+        for label in ("small", "large"):
+            out[label][kind] = {
+                "p95_ms": ms(p95(samples[kind][label])),
+                "median_ms": ms(median(samples[kind][label])),
+            }
+        out[f"{kind}_p95_ms_large"] = out["large"][kind]["p95_ms"]
+        out[f"{kind}_growth"] = ratio(out["large"][kind]["p95_ms"], out["small"][kind]["p95_ms"])
+
+
 def xlsx(site: Site, traced: bool = False) -> dict[str, float]:
     """The register workbook of every record; seconds, and with `traced` the peak
     Python memory (MB) while writing it."""
@@ -254,24 +279,7 @@ def measure_backend(
             sites[label] = Site(db)
             _timed(sites[label].register_page, 5)  # warm-up: connections, caches
             _timed(sites[label].register_json, 5)
-        samples: dict[str, dict[str, list[float]]] = {
-            kind: {"small": [], "large": []} for kind in ("page", "json")
-        }
-        for _ in range(ROUNDS):
-            for label in ("small", "large"):
-                site = sites[label]
-                samples["page"][label] += _timed(site.register_page, max(1, queries_n // ROUNDS))
-                samples["json"][label] += _timed(site.register_json, max(1, queries_n // ROUNDS))
-        for kind in ("page", "json"):
-            for label in ("small", "large"):
-                out[label][kind] = {
-                    "p95_ms": ms(p95(samples[kind][label])),
-                    "median_ms": ms(median(samples[kind][label])),
-                }
-            out[f"{kind}_p95_ms_large"] = out["large"][kind]["p95_ms"]
-            out[f"{kind}_growth"] = ratio(
-                out["large"][kind]["p95_ms"], out["small"][kind]["p95_ms"]
-            )
+        compare_sizes(out, {"page": "register_page", "json": "register_json"}, sites, queries_n)
         out["xlsx_large"] = xlsx(sites["large"])
         # flat memory: the peak while writing all records against the peak for `memory`
         out["xlsx_memory"] = {
