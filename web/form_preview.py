@@ -27,10 +27,10 @@ from flask_babel import force_locale
 from flask_login import current_user
 
 from engine.errors import ValidationFailed
-from engine.forms.library import form_of, form_problems
+from engine.forms.library import form_of
 from engine.forms.options import Option, resolve_schema
 from engine.inputs import loads
-from engine.modeling.lint import MAX_FORM_BYTES, bounded_forms, label_problems
+from engine.modeling.lint import MAX_FORM_BYTES, bounded_forms, form_document_problems
 from web import backend, formdata, ui
 
 bp = Blueprint("form_preview", __name__, url_prefix="/models")
@@ -102,4 +102,6 @@ def _problems(document: dict[str, Any]) -> list[str]:
     except ValidationFailed as exc:
         return [exc.message]
     pack = backend().pack
-    return form_problems(document, pack.prefills, pack.checks) + label_problems(document)
+    return [
+        problem for _rule, problem in form_document_problems(document, pack.prefills, pack.checks)
+    ]

@@ -531,10 +531,20 @@ def _default_problem(gateway: etree._Element, flows: list[etree._Element]) -> st
 def _form_documents(d: Diagram) -> Iterator[Finding]:
     """Each form is one the engine can use, labelled in both languages."""
     for key, document in (d.forms or {}).items():
-        for problem in form_problems(document, d.context.prefills, d.context.check_functions):
-            yield Finding(key, "form-schema", problem)
-        for problem in label_problems(document):
-            yield Finding(key, "form-labels", problem)
+        for rule, problem in form_document_problems(
+            document, d.context.prefills, d.context.check_functions
+        ):
+            yield Finding(key, rule, problem)
+
+
+def form_document_problems(
+    document: Any, prefills: Mapping[str, Prefill], check_functions: Container[str] | None
+) -> list[tuple[str, str]]:
+    """(rule, problem) for each reason one form cannot be used: the rules a draft's forms
+    are linted by, and the form editor's preview refuses by."""
+    return [("form-schema", p) for p in form_problems(document, prefills, check_functions)] + [
+        ("form-labels", p) for p in label_problems(document)
+    ]
 
 
 LOCALES = ("zh-CN", "en")
